@@ -1,0 +1,18 @@
+//! The rules of tasks, as types: a value of these types has been checked, so
+//! code below the gRPC handlers never sees a raw, unchecked string.
+
+mod lifecycle;
+mod list;
+mod schedule;
+mod task;
+mod text;
+mod violations;
+
+pub use lifecycle::{Priority, TaskState};
+pub use list::{
+    Cursor, CursorValue, Direction, ListFilter, OrderBy, OwnerScope, PageSize, SortKey,
+};
+pub use schedule::{Recurrence, Reminder, Reminders, SnoozeDuration, TimeZone};
+pub use task::{to_stored_precision, Changed, Task, TaskPatch, TaskSpec};
+pub use text::{fold as tag_fold, Description, RequestId, Tags, TaskTitle, UserId};
+pub use violations::FieldViolations;

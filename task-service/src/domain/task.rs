@@ -1,0 +1,310 @@
+//! The Task aggregate: creating one, changing it under the lifecycle rules,
+//! and the schedule invariants that tie due time, recurrence and reminders.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use uuid::Uuid;
+
+use super::{
+    Description, FieldViolations, Priority, Recurrence, Reminders, Tags, TaskState, TaskTitle,
+    TimeZone, UserId,
+};
+use crate::error::Error;
+
+/// A checked request for a new task.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub owner: UserId,
+    pub title: TaskTitle,
+    pub description: Description,
+    pub state: TaskState,
+    pub priority: Priority,
+    pub tags: Tags,
+    pub due_time: Option<DateTime<Utc>>,
+    pub time_zone: TimeZone,
+    pub recurrence: Recurrence,
+    pub reminders: Reminders,
+}
+
+/// The fields an UpdateTask names, each already parsed. `None`: leave as is.
+#[derive(Debug, Clone, Default)]
+pub struct TaskPatch {
+    pub title: Option<TaskTitle>,
+    pub description: Option<Description>,
+    pub state: Option<TaskState>,
+    pub priority: Option<Priority>,
+    pub tags: Option<Tags>,
+    pub due_time: Option<Option<DateTime<Utc>>>,
+    pub time_zone: Option<TimeZone>,
+    pub recurrence: Option<Recurrence>,
+    pub reminders: Option<Reminders>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: Uuid,
+    pub owner: UserId,
+    pub title: TaskTitle,
+    pub description: Description,
+    pub state: TaskState,
+    pub priority: Priority,
+    pub tags: Tags,
+    pub due_time: Option<DateTime<Utc>>,
+    pub time_zone: TimeZone,
+    pub recurrence: Recurrence,
+    pub reminders: Reminders,
+    pub series_id: Option<Uuid>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub complete_time: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// What an accepted change touched, so the caller writes only what it must.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    /// Anything at all: the row is written and the version bumped.
+    pub any: bool,
+    /// Due time or reminders: the pending fire times are recomputed.
+    pub schedule: bool,
+}
+
+/// PostgreSQL keeps microseconds; so do we, so that what we return is what
+/// we store.
+pub fn to_stored_precision(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
+}
+
+/// The cross-field rules: recurrence and relative reminders need a due time,
+/// and an RRULE must be valid from it in the task's zone.
+fn check_schedule(
+    due: Option<DateTime<Utc>>,
+    zone: TimeZone,
+    recurrence: &Recurrence,
+    reminders: &Reminders,
+) -> Result<(), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    if let Err(e) = recurrence.check_from(due, zone) {
+        violations.add("task.recurrence", e);
+    }
+    for i in reminders.check_from(due) {
+        violations.add(
+            format!("task.reminders[{i}].before_due"),
+            "needs the task to have a due_time",
+        );
+    }
+    violations.into_result()
+}
+
+impl Task {
+    pub fn new(spec: TaskSpec, now: DateTime<Utc>) -> Result<Self, Error> {
+        if !matches!(spec.state, TaskState::Pending | TaskState::InProgress) {
+            return Err(FieldViolations::single(
+                "task.state",
+                "a new task is TASK_STATE_PENDING or TASK_STATE_IN_PROGRESS",
+            )
+            .into());
+        }
+        check_schedule(
+            spec.due_time,
+            spec.time_zone,
+            &spec.recurrence,
+            &spec.reminders,
+        )?;
+        let now = to_stored_precision(now);
+        let id = Uuid::now_v7();
+        Ok(Self {
+            id,
+            owner: spec.owner,
+            title: spec.title,
+            description: spec.description,
+            state: spec.state,
+            priority: spec.priority,
+            tags: spec.tags,
+            due_time: spec.due_time.map(to_stored_precision),
+            time_zone: spec.time_zone,
+            // The first occurrence names the series it starts.
+            series_id: spec.recurrence.is_some().then_some(id),
+            recurrence: spec.recurrence,
+            reminders: spec.reminders,
+            create_time: now,
+            update_time: now,
+            complete_time: None,
+            version: 1,
+        })
+    }
+
+    /// Changes with every write; clients send it back to detect lost updates.
+    pub fn etag(&self) -> String {
+        self.version.to_string()
+    }
+
+    /// Applies `patch` under the lifecycle and schedule rules. A patch that
+    /// sets every field to what it already is changes nothing.
+    pub fn apply(&mut self, patch: TaskPatch, now: DateTime<Utc>) -> Result<Changed, Error> {
+        let mut next = self.clone();
+        if let Some(title) = patch.title {
+            next.title = title;
+        }
+        if let Some(description) = patch.description {
+            next.description = description;
+        }
+        if let Some(priority) = patch.priority {
+            next.priority = priority;
+        }
+        if let Some(tags) = patch.tags {
+            next.tags = tags;
+        }
+        if let Some(due) = patch.due_time {
+            next.due_time = due.map(to_stored_precision);
+        }
+        if let Some(zone) = patch.time_zone {
+            next.time_zone = zone;
+        }
+        if let Some(recurrence) = patch.recurrence {
+            next.recurrence = recurrence;
+        }
+        if let Some(reminders) = patch.reminders {
+            next.reminders = reminders;
+        }
+        if let Some(state) = patch.state {
+            next.move_to(state, now)?;
+        }
+        check_schedule(
+            next.due_time,
+            next.time_zone,
+            &next.recurrence,
+            &next.reminders,
+        )?;
+        if next.recurrence.is_some() && next.series_id.is_none() {
+            next.series_id = Some(next.id);
+        }
+
+        let changed = Changed {
+            any: next != *self,
+            schedule: next.due_time != self.due_time || next.reminders != self.reminders,
+        };
+        if changed.any {
+            next.version += 1;
+            next.update_time = to_stored_precision(now);
+            *self = next;
+        }
+        Ok(changed)
+    }
+
+    /// CompleteTask: idempotent for a completed task, a lifecycle error for
+    /// an archived or cancelled one.
+    pub fn complete(&mut self, now: DateTime<Utc>) -> Result<Changed, Error> {
+        self.apply(
+            TaskPatch {
+                state: Some(TaskState::Completed),
+                ..TaskPatch::default()
+            },
+            now,
+        )
+    }
+
+    fn move_to(&mut self, to: TaskState, now: DateTime<Utc>) -> Result<(), Error> {
+        if to == self.state {
+            return Ok(());
+        }
+        if !self.state.may_become(to) {
+            return Err(Error::FailedPrecondition(format!(
+                "a task cannot go from {} to {}",
+                self.state, to
+            )));
+        }
+        self.complete_time = (to == TaskState::Completed).then(|| to_stored_precision(now));
+        self.state = to;
+        Ok(())
+    }
+
+    /// Records a change made outside the task's own fields (a snooze).
+    pub fn touch(&mut self, now: DateTime<Utc>) {
+        self.version += 1;
+        self.update_time = to_stored_precision(now);
+    }
+
+    /// Fire times of the owner's reminders that are still ahead of `now`:
+    /// a reminder whose time has passed when it is set never fires.
+    pub fn upcoming_fire_times(&self, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut times = self.reminders.fire_times(self.due_time);
+        times.retain(|t| *t > now);
+        times
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            owner: UserId::parse("alice").unwrap(),
+            title: TaskTitle::parse("Water the plants").unwrap(),
+            description: Description::default(),
+            state: TaskState::Pending,
+            priority: Priority::Medium,
+            tags: Tags::default(),
+            due_time: None,
+            time_zone: TimeZone::default(),
+            recurrence: Recurrence::default(),
+            reminders: Reminders::default(),
+        }
+    }
+
+    #[test]
+    fn setting_fields_to_what_they_are_changes_nothing() {
+        let now = Utc::now();
+        let mut task = Task::new(spec(), now).unwrap();
+        let patch = TaskPatch {
+            title: Some(task.title.clone()),
+            state: Some(TaskState::Pending),
+            ..TaskPatch::default()
+        };
+        assert_eq!(task.apply(patch, now).unwrap(), Changed::default());
+        assert_eq!(task.version, 1);
+    }
+
+    #[test]
+    fn completing_sets_and_reopening_clears_the_complete_time() {
+        let now = Utc::now();
+        let mut task = Task::new(spec(), now).unwrap();
+        assert!(task.complete(now).unwrap().any);
+        assert!(task.complete_time.is_some());
+        assert!(
+            !task.complete(now).unwrap().any,
+            "completing twice is a no-op"
+        );
+        let reopen = TaskPatch {
+            state: Some(TaskState::Pending),
+            ..TaskPatch::default()
+        };
+        task.apply(reopen, now).unwrap();
+        assert_eq!(task.complete_time, None);
+        assert_eq!(task.version, 3);
+    }
+
+    #[test]
+    fn an_archived_task_cannot_be_completed() {
+        let now = Utc::now();
+        let mut task = Task::new(spec(), now).unwrap();
+        task.state = TaskState::Archived;
+        let err = task.complete(now).unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(m) if m.contains("TASK_STATE_ARCHIVED")));
+    }
+
+    #[test]
+    fn clearing_the_due_time_of_a_recurring_task_is_refused() {
+        let now = Utc::now();
+        let mut with_due = spec();
+        with_due.due_time = Some(now);
+        with_due.recurrence = Recurrence::parse("daily").unwrap();
+        let mut task = Task::new(with_due, now).unwrap();
+        assert_eq!(task.series_id, Some(task.id));
+        let clear = TaskPatch {
+            due_time: Some(None),
+            ..TaskPatch::default()
+        };
+        assert!(matches!(task.apply(clear, now), Err(Error::Invalid(_))));
+    }
+}

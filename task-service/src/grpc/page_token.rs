@@ -1,0 +1,132 @@
+//! ListTasks page tokens: opaque to clients, signed with HMAC-SHA256 so a
+//! changed byte is caught, and bound to the caller, the filters and the order
+//! that produced them.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Caller, JwtSecret};
+use crate::domain::{Cursor, ListFilter, OrderBy};
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    /// The caller the token was issued to.
+    u: String,
+    /// SHA-256 of the canonical filters and order, hex.
+    f: String,
+    c: Cursor,
+}
+
+/// Signs and checks tokens with a key derived from `JWT_SECRET`, so every
+/// replica accepts every other's tokens without another setting.
+#[derive(Clone)]
+pub struct PageTokens {
+    key: Vec<u8>,
+}
+
+impl PageTokens {
+    pub fn new(secret: &JwtSecret) -> Self {
+        let mut derive =
+            HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
+        derive.update(b"todogenie/page-token/v1");
+        Self {
+            key: derive.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    /// What a token must have been made for: the filters and the order.
+    pub fn fingerprint(filter: &ListFilter, order: &OrderBy) -> String {
+        let mut hash = Sha256::new();
+        hash.update(filter.canonical());
+        hash.update([0]);
+        hash.update(order.canonical());
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length")
+    }
+
+    pub fn encode(&self, caller: &Caller, fingerprint: &str, cursor: &Cursor) -> String {
+        let payload = Payload {
+            u: caller.user.as_str().to_owned(),
+            f: fingerprint.to_owned(),
+            c: cursor.clone(),
+        };
+        let json = serde_json::to_vec(&payload).expect("a cursor always serialises");
+        let mut mac = self.mac();
+        mac.update(&json);
+        let signature = mac.finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json),
+            URL_SAFE_NO_PAD.encode(signature)
+        )
+    }
+
+    /// The cursor of a token this service issued to `caller` for the same
+    /// filters and order; a description of what is wrong otherwise.
+    pub fn decode(
+        &self,
+        token: &str,
+        caller: &Caller,
+        fingerprint: &str,
+    ) -> Result<Cursor, &'static str> {
+        const BAD: &str = "is not a page token issued by this service";
+        let (body, signature) = token.split_once('.').ok_or(BAD)?;
+        let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| BAD)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| BAD)?;
+        let mut mac = self.mac();
+        mac.update(&json);
+        // Constant-time comparison.
+        mac.verify_slice(&signature).map_err(|_| BAD)?;
+        let payload: Payload = serde_json::from_slice(&json).map_err(|_| BAD)?;
+        if payload.u != caller.user.as_str() {
+            return Err("was issued to another caller");
+        }
+        if payload.f != fingerprint {
+            return Err("was issued for other filters or another order_by");
+        }
+        Ok(payload.c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::domain::UserId;
+
+    fn caller(name: &str) -> Caller {
+        Caller {
+            user: UserId::parse(name).unwrap(),
+            role: Role::User,
+        }
+    }
+
+    #[test]
+    fn a_token_comes_back_only_unchanged_to_its_caller_and_query() {
+        let tokens = PageTokens::new(&JwtSecret::new("0123456789abcdef".into()).unwrap());
+        let cursor = Cursor {
+            keys: vec![],
+            id: uuid::Uuid::nil(),
+        };
+        let token = tokens.encode(&caller("alice"), "f1", &cursor);
+        assert_eq!(
+            tokens.decode(&token, &caller("alice"), "f1").unwrap(),
+            cursor
+        );
+        assert!(tokens.decode(&token, &caller("bob"), "f1").is_err());
+        assert!(tokens.decode(&token, &caller("alice"), "f2").is_err());
+
+        let mut tampered = token.into_bytes();
+        tampered[3] ^= 1;
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(tokens.decode(&tampered, &caller("alice"), "f1").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Task operations. Each one that changes a task runs in one transaction:
+//! the row, its reminder fire times (and, with the outbox, its event) commit
+//! together or not at all.
+
+use chrono::Utc;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::domain::{
+    Cursor, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId, SnoozeDuration,
+    Task, TaskPatch, TaskSpec,
+};
+use crate::error::{Error, Result};
+use crate::store::{self, requests::Claim};
+
+/// A CreateTask `request_id` and a hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub request_id: RequestId,
+    pub request_hash: [u8; 32],
+}
+
+/// One page of a listing; `next` is where the following page starts.
+#[derive(Debug)]
+pub struct Page {
+    pub tasks: Vec<Task>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Clone)]
+pub struct Tasks {
+    pool: PgPool,
+}
+
+impl Tasks {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        spec: TaskSpec,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Task> {
+        if !caller.may_act_for(&spec.owner) {
+            return Err(Error::PermissionDenied(
+                "only admin and service callers may create tasks for another owner".into(),
+            ));
+        }
+        let now = Utc::now();
+        let task = Task::new(spec, now)?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = key {
+            let claim = store::requests::claim(
+                &mut tx,
+                task.owner.as_str(),
+                key.request_id.as_str(),
+                &key.request_hash,
+                task.id,
+                now,
+            )
+            .await?;
+            if let Claim::Seen {
+                request_hash,
+                task_id,
+            } = claim
+            {
+                drop(tx);
+                return self.replay(&key, &request_hash, task_id).await;
+            }
+        }
+        store::tasks::insert(&mut tx, &task).await?;
+        store::reminders::insert_rule_times(&mut tx, task.id, &task.upcoming_fire_times(now))
+            .await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    /// The answer to a repeated request id: the task it created, as it is now.
+    async fn replay(&self, key: &IdempotencyKey, first_hash: &[u8], task_id: Uuid) -> Result<Task> {
+        if first_hash != key.request_hash {
+            return Err(FieldViolations::single(
+                "request_id",
+                "was used in the last 24 hours for a different request",
+            )
+            .into());
+        }
+        store::tasks::get(&self.pool, task_id)
+            .await?
+            .ok_or_else(|| {
+                Error::FailedPrecondition(
+                    "the task this request_id created has since been deleted".into(),
+                )
+            })
+    }
+
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<Task> {
+        let task = store::tasks::get(&self.pool, id).await?;
+        visible(caller, task)
+    }
+
+    /// `owner`: the one the request names, if any.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        mut filter: ListFilter,
+        order: &OrderBy,
+        page_size: PageSize,
+        after: Option<&Cursor>,
+    ) -> Result<Page> {
+        filter.scope = scope_for(caller, filter.scope)?;
+        let limit = page_size.get();
+        let mut tasks = store::list::list(&self.pool, &filter, order, after, limit + 1).await?;
+        let next = if tasks.len() > limit as usize {
+            tasks.truncate(limit as usize);
+            tasks.last().map(|last| Cursor::after(last, order))
+        } else {
+            None
+        };
+        Ok(Page { tasks, next })
+    }
+
+    /// Applies `patch` if `etag` (when given) is current. A patch that changes
+    /// nothing writes nothing.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        etag: Option<&str>,
+        patch: TaskPatch,
+    ) -> Result<Task> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
+        if let Some(etag) = etag {
+            if etag != task.etag() {
+                return Err(Error::Aborted(format!(
+                    "the task changed since it was read (etag {:?} is not current)",
+                    etag.chars().take(32).collect::<String>()
+                )));
+            }
+        }
+        let changed = task.apply(patch, now)?;
+        if changed.any {
+            store::tasks::update(&mut tx, &task).await?;
+            if changed.schedule {
+                let times = task.upcoming_fire_times(now);
+                store::reminders::replace_rule_times(&mut tx, task.id, &times).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(task)
+    }
+
+    pub async fn delete(&self, caller: &Caller, id: Uuid) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
+        store::tasks::delete(&mut tx, task.id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Returns the task and, once recurrence lands, the next occurrence.
+    pub async fn complete(&self, caller: &Caller, id: Uuid) -> Result<(Task, Option<Task>)> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
+        if task.complete(now)?.any {
+            store::tasks::update(&mut tx, &task).await?;
+            tx.commit().await?;
+        }
+        Ok((task, None))
+    }
+
+    /// Adds a one-off reminder at now + `duration` to an open task.
+    pub async fn snooze(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        duration: SnoozeDuration,
+    ) -> Result<Task> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
+        if !task.state.is_open() {
+            return Err(Error::FailedPrecondition(format!(
+                "only a TASK_STATE_PENDING or TASK_STATE_IN_PROGRESS task can be snoozed, this one is {}",
+                task.state
+            )));
+        }
+        let fire_time = crate::domain::to_stored_precision(now + duration.get());
+        store::reminders::insert_snooze(&mut tx, task.id, fire_time).await?;
+        task.touch(now);
+        store::tasks::update(&mut tx, &task).await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+}
+
+/// Another user's task does not exist, as far as a `user` can tell.
+fn visible(caller: &Caller, task: Option<Task>) -> Result<Task> {
+    match task {
+        Some(task) if caller.may_act_for(&task.owner) => Ok(task),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// Whose tasks a listing covers: a user only its own; admin and service
+/// anyone's, everyone's when no owner is named.
+fn scope_for(caller: &Caller, requested: OwnerScope) -> Result<OwnerScope> {
+    match requested {
+        OwnerScope::One(owner) if caller.may_act_for(&owner) => Ok(OwnerScope::One(owner)),
+        OwnerScope::One(_) => Err(Error::PermissionDenied(
+            "only admin and service callers may list another owner's tasks".into(),
+        )),
+        OwnerScope::Everyone if caller.is_privileged() => Ok(OwnerScope::Everyone),
+        OwnerScope::Everyone => Ok(OwnerScope::One(caller.user.clone())),
+    }
+}

@@ -1,0 +1,65 @@
+//! All SQL lives below this module. The pool, database creation and the
+//! embedded migrations are here; one file per table group beside it.
+
+pub mod list;
+pub mod reminders;
+pub mod requests;
+pub mod tasks;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the database if it is missing, opens a sized pool and applies
+/// the migrations (sqlx holds an advisory lock, so replicas may race here).
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    ensure_database(url).await?;
+    let options: PgConnectOptions = url
+        .parse()
+        .context("TASK_DATABASE_URL is not a valid PostgreSQL URL")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(2)
+        // Fail an RPC in seconds, not sqlx's default 30 s, when the pool is dry.
+        .acquire_timeout(Duration::from_secs(3))
+        // The default pings before every checkout: a round trip per query.
+        // Broken connections surface as errors and are replaced instead.
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("cannot apply migrations")?;
+    Ok(pool)
+}
+
+async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    if Postgres::database_exists(url)
+        .await
+        .context("cannot reach PostgreSQL to check the database")?
+    {
+        return Ok(());
+    }
+    match Postgres::create_database(url).await {
+        Ok(()) => Ok(()),
+        // Another replica created it between our check and our CREATE.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(()),
+        Err(e) => Err(e).context("cannot create the database"),
+    }
+}
+
+/// `/readyz`: can we run a query now?
+pub async fn ping(pool: &PgPool) -> bool {
+    let check = sqlx::query("SELECT 1").execute(pool);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), check).await,
+        Ok(Ok(_))
+    )
+}

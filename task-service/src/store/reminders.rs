@@ -1,0 +1,73 @@
+//! The `reminders` table: the pending fire times of each task.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Replaces the fire times derived from the task's due time and reminders.
+/// Snoozes stay: they were asked for separately.
+pub async fn replace_rule_times(
+    conn: &mut PgConnection,
+    task_id: Uuid,
+    times: &[DateTime<Utc>],
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM reminders WHERE task_id = $1 AND source = 'rule'")
+        .bind(task_id)
+        .execute(&mut *conn)
+        .await
+        .context("cannot clear reminders")?;
+    insert_rule_times(conn, task_id, times).await
+}
+
+pub async fn insert_rule_times(
+    conn: &mut PgConnection,
+    task_id: Uuid,
+    times: &[DateTime<Utc>],
+) -> anyhow::Result<()> {
+    if times.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reminders (task_id, fire_time, source) \
+         SELECT $1, t, 'rule' FROM unnest($2::timestamptz[]) AS t \
+         ON CONFLICT (task_id, fire_time) DO NOTHING",
+    )
+    .bind(task_id)
+    .bind(times)
+    .execute(conn)
+    .await
+    .context("cannot insert reminders")?;
+    Ok(())
+}
+
+/// A one-off reminder from SnoozeTask. One that coincides with a rule time
+/// becomes a snooze, so that replacing the rules later keeps it.
+pub async fn insert_snooze(
+    conn: &mut PgConnection,
+    task_id: Uuid,
+    time: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO reminders (task_id, fire_time, source) VALUES ($1, $2, 'snooze') \
+         ON CONFLICT (task_id, fire_time) DO UPDATE SET source = 'snooze'",
+    )
+    .bind(task_id)
+    .bind(time)
+    .execute(conn)
+    .await
+    .context("cannot insert snooze reminder")?;
+    Ok(())
+}
+
+/// The pending fire times of a task, ascending.
+pub async fn pending_times(
+    executor: impl sqlx::PgExecutor<'_>,
+    task_id: Uuid,
+) -> anyhow::Result<Vec<(DateTime<Utc>, String)>> {
+    sqlx::query_as("SELECT fire_time, source FROM reminders WHERE task_id = $1 ORDER BY fire_time")
+        .bind(task_id)
+        .fetch_all(executor)
+        .await
+        .context("cannot read reminders")
+}

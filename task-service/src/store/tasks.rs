@@ -1,0 +1,156 @@
+//! The `tasks` table: reading rows into [`Task`]s and writing them back.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::domain::{
+    Description, Priority, Recurrence, Reminder, Reminders, Tags, Task, TaskState, TaskTitle,
+    TimeZone, UserId,
+};
+
+/// The columns every query that returns tasks selects, in [`TaskRow`] order.
+pub const COLUMNS: &str = "id, owner, title, description, state, priority, tags, due_time, \
+     time_zone, recurrence, reminders, series_id, create_time, update_time, complete_time, version";
+
+#[derive(sqlx::FromRow)]
+pub struct TaskRow {
+    id: Uuid,
+    owner: String,
+    title: String,
+    description: String,
+    state: String,
+    priority: i16,
+    tags: Vec<String>,
+    due_time: Option<DateTime<Utc>>,
+    time_zone: String,
+    recurrence: String,
+    reminders: sqlx::types::Json<Vec<Reminder>>,
+    series_id: Option<Uuid>,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+    complete_time: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = anyhow::Error;
+
+    /// Rows were checked on the way in; a value that does not read back is
+    /// corruption, reported with the row's id.
+    fn try_from(row: TaskRow) -> anyhow::Result<Self> {
+        let id = row.id;
+        Ok(Task {
+            id,
+            owner: UserId::from_stored(row.owner),
+            title: TaskTitle::from_stored(row.title),
+            description: Description::from_stored(row.description),
+            state: TaskState::from_db(&row.state)
+                .with_context(|| format!("task {id} has unknown state {:?}", row.state))?,
+            priority: Priority::from_db(row.priority)
+                .with_context(|| format!("task {id} has unknown priority {}", row.priority))?,
+            tags: Tags::from_stored(row.tags),
+            due_time: row.due_time,
+            time_zone: TimeZone::parse(&row.time_zone)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("task {id} has a bad time zone"))?,
+            recurrence: Recurrence::from_stored(row.recurrence),
+            reminders: Reminders::from_stored(row.reminders.0),
+            series_id: row.series_id,
+            create_time: row.create_time,
+            update_time: row.update_time,
+            complete_time: row.complete_time,
+            version: row.version,
+        })
+    }
+}
+
+pub async fn insert(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO tasks (id, owner, title, description, state, priority, tags, tags_folded, \
+         due_time, time_zone, recurrence, reminders, series_id, create_time, update_time, \
+         complete_time, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(task.id)
+    .bind(task.owner.as_str())
+    .bind(task.title.as_str())
+    .bind(task.description.as_str())
+    .bind(task.state.as_db())
+    .bind(task.priority.as_db())
+    .bind(task.tags.as_slice())
+    .bind(task.tags.folded())
+    .bind(task.due_time)
+    .bind(task.time_zone.name())
+    .bind(task.recurrence.as_str())
+    .bind(sqlx::types::Json(task.reminders.as_slice()))
+    .bind(task.series_id)
+    .bind(task.create_time)
+    .bind(task.update_time)
+    .bind(task.complete_time)
+    .bind(task.version)
+    .execute(conn)
+    .await
+    .context("cannot insert task")?;
+    Ok(())
+}
+
+pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> anyhow::Result<Option<Task>> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
+    let row: Option<TaskRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+        .context("cannot read task")?;
+    row.map(Task::try_from).transpose()
+}
+
+/// Reads and row-locks a task for a read-modify-write in `conn`'s transaction.
+pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<Option<Task>> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE");
+    let row: Option<TaskRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .context("cannot read task for update")?;
+    row.map(Task::try_from).transpose()
+}
+
+/// Writes every mutable column of a task read with [`get_for_update`].
+pub async fn update(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE tasks SET title = $2, description = $3, state = $4, priority = $5, tags = $6, \
+         tags_folded = $7, due_time = $8, time_zone = $9, recurrence = $10, reminders = $11, \
+         series_id = $12, update_time = $13, complete_time = $14, version = $15 \
+         WHERE id = $1",
+    )
+    .bind(task.id)
+    .bind(task.title.as_str())
+    .bind(task.description.as_str())
+    .bind(task.state.as_db())
+    .bind(task.priority.as_db())
+    .bind(task.tags.as_slice())
+    .bind(task.tags.folded())
+    .bind(task.due_time)
+    .bind(task.time_zone.name())
+    .bind(task.recurrence.as_str())
+    .bind(sqlx::types::Json(task.reminders.as_slice()))
+    .bind(task.series_id)
+    .bind(task.update_time)
+    .bind(task.complete_time)
+    .bind(task.version)
+    .execute(conn)
+    .await
+    .context("cannot update task")?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM tasks WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .context("cannot delete task")?;
+    Ok(())
+}

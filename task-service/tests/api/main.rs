@@ -1,0 +1,12 @@
+//! API tests: the real task-service over a real socket against the real
+//! PostgreSQL, one fresh database per test.
+
+mod auth;
+mod create;
+mod helpers;
+mod hostile;
+mod lifecycle;
+mod list;
+mod operations;
+mod read_delete;
+mod update;

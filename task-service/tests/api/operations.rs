@@ -1,0 +1,128 @@
+//! Running the service: health, reflection, HTTP endpoints, metrics and a
+//! graceful stop.
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::helpers::{create, spawn_app, titled};
+
+#[tokio::test]
+async fn health_answers_serving_without_a_token() {
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.channel().await);
+    for service in ["", "todogenie.v1.TaskService"] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_without_a_token() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let app = spawn_app().await;
+    let mut reflection = ServerReflectionClient::new(app.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a service list, got {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["todogenie.v1.TaskService", "grpc.health.v1.Health"] {
+        assert!(names.contains(&expected.to_string()), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn http_endpoints_report_health_readiness_and_metrics() {
+    let app = spawn_app().await;
+    let mut alice = app.user("alice").await;
+    alice.create_task(create(titled("Counted"))).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", app.http_addr);
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"rpc_requests_total{method="CreateTask",code="Ok"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rpc_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains("db_pool_connections"), "{metrics}");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_goes_away() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/readyz", app.http_addr);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    app.pool.close().await;
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 503);
+}
+
+#[tokio::test]
+async fn a_stopped_server_finishes_cleanly_and_refuses_new_calls() {
+    let app = spawn_app().await;
+    let mut alice = app.user("alice").await;
+    alice
+        .create_task(create(titled("Before stop")))
+        .await
+        .unwrap();
+    let addr = app.grpc_addr;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(10), app_stop(app))
+        .await
+        .expect("stops within 10 s")
+        .expect("stops without error");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let refused = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(refused.is_err(), "the listener is closed");
+}
+
+async fn app_stop(app: crate::helpers::TestApp) -> anyhow::Result<()> {
+    app.stop().await
+}
