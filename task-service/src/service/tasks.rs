@@ -2,6 +2,7 @@
 //! the row, its reminder fire times (and, with the outbox, its event) commit
 //! together or not at all.
 
+use anyhow::Context as _;
 use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use crate::domain::{
     Task, TaskPatch, TaskSpec,
 };
 use crate::error::{Error, Result};
-use crate::store::{self, requests::Claim};
+use crate::store;
 
 /// A CreateTask `request_id` and a hash of the request it came with.
 #[derive(Debug, Clone)]
@@ -51,31 +52,19 @@ impl Tasks {
         }
         let now = Utc::now();
         let task = Task::new(spec, now)?;
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = key {
-            let claim = store::requests::claim(
-                &mut tx,
-                task.owner.as_str(),
-                key.request_id.as_str(),
-                &key.request_hash,
-                task.id,
-                now,
-            )
-            .await?;
-            if let Claim::Seen {
-                request_hash,
-                task_id,
-            } = claim
-            {
-                drop(tx);
-                return self.replay(&key, &request_hash, task_id).await;
-            }
+        let stored_key = key.as_ref().map(|k| store::tasks::RequestKey {
+            request_id: k.request_id.as_str(),
+            request_hash: &k.request_hash,
+        });
+        let fire_times = task.upcoming_fire_times(now);
+        if store::tasks::insert_new(&self.pool, &task, &fire_times, stored_key).await? {
+            return Ok(task);
         }
-        store::tasks::insert(&mut tx, &task).await?;
-        store::reminders::insert_rule_times(&mut tx, task.id, &task.upcoming_fire_times(now))
-            .await?;
-        tx.commit().await?;
-        Ok(task)
+        let key = key.expect("only a request id makes the insert a no-op");
+        let seen = store::requests::find(&self.pool, task.owner.as_str(), key.request_id.as_str())
+            .await?
+            .context("a request id that blocked the insert is gone")?;
+        self.replay(&key, &seen.0, seen.1).await
     }
 
     /// The answer to a repeated request id: the task it created, as it is now.

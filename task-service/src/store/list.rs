@@ -26,8 +26,13 @@ pub async fn list(
     push_order(&mut sql, order);
     sql.push(" LIMIT ").push_bind(i64::from(limit));
 
+    // Not a cached prepared statement: PostgreSQL then plans each listing
+    // with its values. A cached generic plan of `owner = $1 AND … ILIKE $2`
+    // guesses the trigram index selective and reads 100,000 index entries
+    // (10 ms) where the owner's 100 rows take 0.7 ms.
     let rows: Vec<TaskRow> = sql
         .build_query_as()
+        .persistent(false)
         .fetch_all(pool)
         .await
         .context("cannot list tasks")?;

@@ -20,7 +20,7 @@ pub async fn replace_rule_times(
     insert_rule_times(conn, task_id, times).await
 }
 
-pub async fn insert_rule_times(
+async fn insert_rule_times(
     conn: &mut PgConnection,
     task_id: Uuid,
     times: &[DateTime<Utc>],

@@ -66,12 +66,47 @@ impl TryFrom<TaskRow> for Task {
     }
 }
 
-pub async fn insert(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO tasks (id, owner, title, description, state, priority, tags, tags_folded, \
-         due_time, time_zone, recurrence, reminders, series_id, create_time, update_time, \
-         complete_time, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+/// A CreateTask idempotency key as stored: the request id and a hash of the
+/// request it came with.
+pub struct RequestKey<'a> {
+    pub request_id: &'a str,
+    pub request_hash: &'a [u8],
+}
+
+/// CreateTask as one statement: one round trip, and atomic without an
+/// explicit transaction. It claims the request id (if any), inserts the
+/// task only if the claim succeeded, and inserts its fire times. A claim
+/// races a concurrent first use of the same id on the unique key: the loser
+/// waits for the winner's commit and inserts nothing. Returns whether the
+/// task was inserted; `false` means the request id was seen (see
+/// `requests::find`).
+pub async fn insert_new(
+    executor: impl PgExecutor<'_>,
+    task: &Task,
+    fire_times: &[DateTime<Utc>],
+    key: Option<RequestKey<'_>>,
+) -> anyhow::Result<bool> {
+    let inserted: bool = sqlx::query_scalar(
+        "WITH claim AS ( \
+             INSERT INTO create_requests (owner, request_id, request_hash, task_id, create_time) \
+             SELECT $2, $18, $19, $1, $14 WHERE $18::text IS NOT NULL \
+             ON CONFLICT (owner, request_id) DO UPDATE \
+                 SET request_hash = EXCLUDED.request_hash, task_id = EXCLUDED.task_id, \
+                     create_time = EXCLUDED.create_time \
+                 WHERE create_requests.create_time < EXCLUDED.create_time - make_interval(hours => $21) \
+             RETURNING 1 \
+         ), task AS ( \
+             INSERT INTO tasks (id, owner, title, description, state, priority, tags, tags_folded, \
+                 due_time, time_zone, recurrence, reminders, series_id, create_time, update_time, \
+                 complete_time, version) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
+             WHERE $18::text IS NULL OR EXISTS (SELECT FROM claim) \
+             RETURNING id \
+         ), fire AS ( \
+             INSERT INTO reminders (task_id, fire_time, source) \
+             SELECT task.id, t, 'rule' FROM task, unnest($20::timestamptz[]) AS t \
+         ) \
+         SELECT EXISTS (SELECT FROM task)",
     )
     .bind(task.id)
     .bind(task.owner.as_str())
@@ -90,10 +125,14 @@ pub async fn insert(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> 
     .bind(task.update_time)
     .bind(task.complete_time)
     .bind(task.version)
-    .execute(conn)
+    .bind(key.as_ref().map(|k| k.request_id))
+    .bind(key.as_ref().map(|k| k.request_hash))
+    .bind(fire_times)
+    .bind(super::requests::RETENTION_HOURS)
+    .fetch_one(executor)
     .await
     .context("cannot insert task")?;
-    Ok(())
+    Ok(inserted)
 }
 
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> anyhow::Result<Option<Task>> {

@@ -1,1 +1,177 @@
-fn main() {}
+//! `task-bench`: measures task-service against the real PostgreSQL.
+//!
+//! 1. CreateTask, GetTask and ListTasks from N concurrent gRPC clients for T
+//!    seconds each: throughput and p50/p99.
+//! 2. pgbench running CreateTask's transaction (the same SQL) with the same
+//!    client count: our throughput as a ratio of pgbench's.
+//! 3. 1,000,000 tasks over 10,000 owners: ListTasks p95 for one owner's tasks
+//!    by due time, a query word plus a tag, and an admin listing one state.
+//!
+//! It starts task-service in-process on a fresh database (dropped first).
+
+mod load;
+mod pgbench;
+mod seed;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use task_service::auth::{JwtKeys, JwtSecret, Role};
+use task_service::config::Settings;
+use task_service::domain::UserId;
+use task_service::startup::Application;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "task-bench",
+    about = "Benchmarks task-service against PostgreSQL and pgbench"
+)]
+struct Args {
+    /// PostgreSQL server URL (without a database name).
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    postgres_url: String,
+    /// Database to create (dropped first if it exists).
+    #[arg(long, default_value = "todogenie_bench")]
+    database: String,
+    /// Concurrent gRPC streams (and pgbench clients).
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// HTTP/2 connections the streams are spread over.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Seconds each RPC is driven for.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// task-service's PostgreSQL pool size (TASK_DATABASE_MAX_CONNECTIONS).
+    #[arg(long, default_value_t = 32)]
+    pool: u32,
+    /// Tasks to seed for the ListTasks figures.
+    #[arg(long, default_value_t = 1_000_000)]
+    seed_tasks: u64,
+    /// Owners the seeded tasks are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    owners: u64,
+    /// ListTasks requests per form at the seeded size.
+    #[arg(long, default_value_t = 1000)]
+    list_requests: usize,
+    /// Skip step 3 (seeding takes about a minute).
+    #[arg(long)]
+    skip_seed: bool,
+    /// Only step 3, on the database a previous run seeded (kept if it holds
+    /// --seed-tasks tasks).
+    #[arg(long, conflicts_with = "skip_seed")]
+    lists_only: bool,
+}
+
+const SECRET: &str = "task-bench-secret-0123456789";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let database_url = format!("{}/{}", args.postgres_url, args.database);
+    if !args.lists_only {
+        seed::recreate_database(&args.postgres_url, &args.database).await?;
+    }
+
+    let settings = Settings {
+        grpc_addr: "127.0.0.1:0".parse()?,
+        http_addr: "127.0.0.1:0".parse()?,
+        database_url: database_url.clone(),
+        database_max_connections: args.pool,
+        amqp_url: String::new(),
+        amqp_exchange: "bench".into(),
+        jwt_secret: JwtSecret::new(SECRET.into()).map_err(anyhow::Error::msg)?,
+        log_filter: "warn".into(),
+        log_format: "text".into(),
+        rpc_timeout: Duration::from_secs(30),
+    };
+    let keys = Arc::new(JwtKeys::new(&settings.jwt_secret));
+    let app = Application::build(settings)
+        .await
+        .context("start task-service")?;
+    let target = load::Target {
+        endpoint: format!("http://{}", app.grpc_addr()),
+        keys,
+        connections: args.connections,
+    };
+    let pool = app.pool().clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+
+    println!(
+        "# task-bench {} streams over {} connections, {} s per RPC, {} cores",
+        args.clients,
+        args.connections.clamp(1, args.clients),
+        args.seconds,
+        num_cores()
+    );
+    if !args.lists_only {
+        rpc_and_pgbench(&args, &target, &database_url).await?;
+    }
+    if !args.skip_seed {
+        if seed::count(&pool).await? == args.seed_tasks {
+            println!("# reusing {} seeded tasks", args.seed_tasks);
+        } else {
+            seed::clear(&pool).await?;
+            let seeded = seed::seed(&pool, args.seed_tasks, args.owners).await?;
+            println!(
+                "# seeded {} tasks over {} owners in {:.1} s",
+                args.seed_tasks,
+                args.owners,
+                seeded.as_secs_f64()
+            );
+        }
+        for (name, stats) in load::list_forms(&target, args.owners, args.list_requests).await? {
+            println!("{}", stats.line(&name));
+        }
+    }
+
+    shutdown.cancel();
+    server.await??;
+    Ok(())
+}
+
+/// Steps 1 and 2.
+async fn rpc_and_pgbench(
+    args: &Args,
+    target: &load::Target,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(args.seconds);
+    let create = load::drive_create(target, args.clients, duration).await?;
+    println!("{}", create.line("CreateTask"));
+    let get = load::drive_get(target, args.clients, duration, &create.ids).await?;
+    println!("{}", get.line("GetTask"));
+    let list = load::drive_list(target, args.clients, duration).await?;
+    println!("{}", list.line("ListTasks (own, page 50)"));
+
+    let pg = pgbench::create_task_tps(database_url, args.clients, args.seconds).await?;
+    println!(
+        "pgbench, CreateTask's SQL  clients={:<3} tps={:>9.1}   ours/pgbench = {:.2}",
+        args.clients,
+        pg,
+        create.throughput() / pg
+    );
+
+    Ok(())
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+}
+
+/// A token for the benchmark's callers.
+fn token(keys: &JwtKeys, sub: &str, role: Role) -> String {
+    keys.issue(
+        &UserId::parse(sub).expect("bench user ids are valid"),
+        role,
+        Duration::from_secs(3600),
+    )
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Starts the TodoGenie services on this machine against the local PostgreSQL
+# and RabbitMQ (each service creates its database and applies its migrations),
+# and stops them all on Ctrl-C. Settings come from the environment (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A development secret, unless one is given: tokens made with `token` match it.
+export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me-0123456789}"
+services=(task-service)
+
+cargo build --release $(printf -- '-p %s ' "${services[@]}")
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait || true
+}
+trap stop INT TERM EXIT
+
+for service in "${services[@]}"; do
+  "./target/release/$service" &
+  pids+=($!)
+done
+
+# Wait (up to 30 s) until task-service answers /readyz.
+http="${TASK_HTTP_ADDR:-127.0.0.1:9101}"
+for _ in $(seq 1 60); do
+  if curl -fsS "http://$http/readyz" >/dev/null 2>&1; then
+    echo
+    echo "task-service is ready on ${TASK_GRPC_ADDR:-127.0.0.1:50051} (gRPC) and $http (HTTP)."
+    echo "A token:  TOKEN=\$(JWT_SECRET=$JWT_SECRET ./target/release/task-service token --sub alice)"
+    echo "Then see README.md for grpcurl calls. Ctrl-C stops everything."
+    break
+  fi
+  sleep 0.5
+done
+wait -n "${pids[@]}"

@@ -1,0 +1,51 @@
+//! The baseline: pgbench running the statement CreateTask sends.
+
+use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
+
+/// `store::tasks::insert_new`'s statement, without a request id, with one
+/// fire time: what CreateTask sends for a task with a due time.
+const SCRIPT: &str = r"\set n random(1, 1000000000)
+WITH claim AS (INSERT INTO create_requests (owner, request_id, request_hash, task_id, create_time) SELECT 'pgbench-' || :client_id, NULL, NULL, gen_random_uuid(), now() WHERE NULL::text IS NOT NULL ON CONFLICT (owner, request_id) DO UPDATE SET request_hash = EXCLUDED.request_hash, task_id = EXCLUDED.task_id, create_time = EXCLUDED.create_time WHERE create_requests.create_time < EXCLUDED.create_time - make_interval(hours => 24) RETURNING 1), task AS (INSERT INTO tasks (id, owner, title, description, state, priority, tags, tags_folded, due_time, time_zone, recurrence, reminders, series_id, create_time, update_time, complete_time, version) SELECT gen_random_uuid(), 'pgbench-' || :client_id, 'Bench task ' || :n, '', 'pending', 2, '{bench}', '{bench}', now() + interval '1 day', 'UTC', '', '[]', NULL, now(), now(), NULL, 1 WHERE NULL::text IS NULL OR EXISTS (SELECT FROM claim) RETURNING id), fire AS (INSERT INTO reminders (task_id, fire_time, source) SELECT task.id, t, 'rule' FROM task, unnest(ARRAY[now() + interval '1 day']) AS t) SELECT EXISTS (SELECT FROM task);
+";
+
+/// Transactions per second pgbench reaches with `clients` for `seconds`.
+pub async fn create_task_tps(
+    database_url: &str,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let options: PgConnectOptions = database_url.parse()?;
+    let script = std::env::temp_dir().join(format!("task-bench-{}.sql", std::process::id()));
+    std::fs::write(&script, SCRIPT)?;
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
+        .args([
+            "-h",
+            options.get_host(),
+            "-p",
+            &options.get_port().to_string(),
+        ])
+        .args(["-U", options.get_username()])
+        .arg("-f")
+        .arg(&script)
+        .arg(options.get_database().unwrap_or("postgres"))
+        .output()
+        .await
+        .context("run pgbench (apt-get install postgresql-client)")?;
+    let _ = std::fs::remove_file(&script);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "pgbench failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .with_context(|| format!("no tps in pgbench output: {stdout}"))
+}
