@@ -21,6 +21,8 @@ pub struct Target {
 pub struct Stats {
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// CPU time this process (server and load generator) used meanwhile.
+    cpu: Duration,
     errors: usize,
     /// Ids of created tasks (CreateTask only).
     pub ids: Vec<(String, String)>,
@@ -42,7 +44,7 @@ impl Stats {
     pub fn line(&self, name: &str) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "{name:<40} ops={:<7} {:>9.1}/s  p50={:>7.2} ms  p95={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  errors={}",
+            "{name:<40} ops={:<7} {:>9.1}/s  p50={:>7.2} ms  p95={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  errors={}  cpu/op={:.0} µs",
             self.latencies.len(),
             self.throughput(),
             ms(self.percentile(50.0)),
@@ -50,8 +52,24 @@ impl Stats {
             ms(self.percentile(99.0)),
             ms(self.latencies.last().copied().unwrap_or_default()),
             self.errors,
+            self.cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64,
         )
     }
+}
+
+/// User plus system CPU time of this process so far, from /proc/self/stat.
+fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of those, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    Duration::from_millis(ticks * 10)
 }
 
 async fn connect(target: &Target) -> anyhow::Result<TaskServiceClient<Channel>> {
@@ -86,6 +104,7 @@ where
         channels.push(connect(target).await?);
     }
     let started = Instant::now();
+    let cpu_before = process_cpu();
     let deadline = started + duration;
     let mut loops = Vec::new();
     for i in 0..clients {
@@ -113,6 +132,7 @@ where
     let mut stats = Stats {
         latencies: Vec::new(),
         elapsed: Duration::ZERO,
+        cpu: Duration::ZERO,
         errors: 0,
         ids: Vec::new(),
     };
@@ -123,6 +143,7 @@ where
         stats.errors += errors;
     }
     stats.elapsed = started.elapsed();
+    stats.cpu = process_cpu().saturating_sub(cpu_before);
     stats.latencies.sort();
     Ok(stats)
 }
@@ -235,6 +256,7 @@ pub async fn list_forms(
         let per_client = requests.div_ceil(clients);
         let mut handles = Vec::new();
         let started = Instant::now();
+        let cpu_before = process_cpu();
         for c in 0..clients {
             let mut client = connect(target).await?;
             let keys = target.keys.clone();
@@ -288,6 +310,7 @@ pub async fn list_forms(
         let mut stats = Stats {
             latencies: Vec::new(),
             elapsed: Duration::ZERO,
+            cpu: Duration::ZERO,
             errors: 0,
             ids: Vec::new(),
         };
@@ -297,6 +320,7 @@ pub async fn list_forms(
             stats.errors += errors;
         }
         stats.elapsed = started.elapsed();
+        stats.cpu = process_cpu().saturating_sub(cpu_before);
         stats.latencies.sort();
         results.push((format!("ListTasks @1M: {form}"), stats));
     }
