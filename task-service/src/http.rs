@@ -1,5 +1,8 @@
 //! The HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process
-//! runs) and `/readyz` (it can do work: the database answers).
+//! runs) and `/readyz` (it can do work: database and broker reachable).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +13,8 @@ use sqlx::PgPool;
 #[derive(Clone)]
 pub struct HttpState {
     pub pool: PgPool,
+    /// Set by the outbox relay while it holds a broker connection.
+    pub broker_up: Arc<AtomicBool>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -22,13 +27,24 @@ pub fn router(state: HttpState) -> Router {
 
 async fn metrics(State(state): State<HttpState>) -> String {
     crate::metrics::record_pool(&state.pool);
+    match crate::store::outbox::backlog(&state.pool).await {
+        Ok((count, oldest)) => {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("outbox_backlog").set(count as f64);
+            metrics::gauge!("outbox_oldest_age_seconds").set(oldest);
+        }
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot measure the outbox"),
+    }
     crate::metrics::handle().render()
 }
 
+/// 200 only while the database answers and the broker is connected.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
-    if crate::store::ping(&state.pool).await {
-        (StatusCode::OK, "ready\n")
-    } else {
+    if !crate::store::ping(&state.pool).await {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+    } else if !state.broker_up.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "broker unreachable\n")
+    } else {
+        (StatusCode::OK, "ready\n")
     }
 }

@@ -1,8 +1,10 @@
 //! Building and running the service: database, listeners, the gRPC server
 //! (TaskService behind auth, health, reflection), the HTTP listener, the
-//! background janitor, and a graceful shutdown with a deadline.
+//! outbox relay, the reminder scheduler, the WatchTasks feed, and a graceful
+//! shutdown with a deadline.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +21,10 @@ use crate::auth::{AuthInterceptor, JwtKeys};
 use crate::config::Settings;
 use crate::grpc::page_token::PageTokens;
 use crate::grpc::TaskApi;
+use crate::relay::Relay;
+use crate::scheduler::Scheduler;
 use crate::service::Tasks;
+use crate::watch::WatchHub;
 use crate::{http, store};
 
 /// Largest request we decode: a task at its limits is well under 200 KiB.
@@ -73,9 +78,22 @@ impl Application {
     /// within [`SHUTDOWN_DEADLINE`].
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let keys = Arc::new(JwtKeys::new(&self.settings.jwt_secret));
+        let amqp_url = self.settings.amqp_url.clone();
+        let exchange = self.settings.amqp_exchange.clone();
+        let broker_up = Arc::new(AtomicBool::new(false));
+        let relay = Relay::new(
+            self.pool.clone(),
+            amqp_url.clone(),
+            exchange.clone(),
+            broker_up.clone(),
+        );
+        let relay = tokio::spawn(relay.run(shutdown.clone()));
+        let scheduler = tokio::spawn(Scheduler::new(self.pool.clone()).run(shutdown.clone()));
+        let watch = WatchHub::start(amqp_url, exchange, shutdown.clone());
         let api = TaskApi::new(
             Tasks::new(self.pool.clone()),
             PageTokens::new(&self.settings.jwt_secret),
+            watch,
         );
         let task_service = InterceptedService::new(
             TaskServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -114,6 +132,7 @@ impl Application {
             self.http_listener,
             http::router(http::HttpState {
                 pool: self.pool.clone(),
+                broker_up,
             }),
         )
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -140,7 +159,16 @@ impl Application {
             }
         };
         shutdown.cancel();
-        let _ = tokio::join!(janitor, upkeep);
+        // The relay finishes its batch in flight; the deadline bounds it.
+        let background = async {
+            let _ = tokio::join!(janitor, upkeep, relay, scheduler);
+        };
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, background)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background workers did not stop within the shutdown deadline");
+        }
         self.pool.close().await;
         tracing::info!("task-service stopped");
         result

@@ -3,6 +3,7 @@
 
 mod lifecycle;
 mod list;
+mod recurrence;
 mod schedule;
 mod task;
 mod text;

@@ -5,8 +5,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use super::{
-    Description, FieldViolations, Priority, Recurrence, Reminders, Tags, TaskState, TaskTitle,
-    TimeZone, UserId,
+    Description, FieldViolations, Priority, Recurrence, Reminder, Reminders, Tags, TaskState,
+    TaskTitle, TimeZone, UserId,
 };
 use crate::error::Error;
 
@@ -53,6 +53,10 @@ pub struct Task {
     pub recurrence: Recurrence,
     pub reminders: Reminders,
     pub series_id: Option<Uuid>,
+    /// The series' first due time: RRULE's DTSTART, where COUNT counts from.
+    pub series_start: Option<DateTime<Utc>>,
+    /// Set once the next occurrence exists (or the rule has ended).
+    pub recurrence_done: bool,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub complete_time: Option<DateTime<Utc>>,
@@ -124,6 +128,12 @@ impl Task {
             time_zone: spec.time_zone,
             // The first occurrence names the series it starts.
             series_id: spec.recurrence.is_some().then_some(id),
+            series_start: if spec.recurrence.is_some() {
+                spec.due_time.map(to_stored_precision)
+            } else {
+                None
+            },
+            recurrence_done: false,
             recurrence: spec.recurrence,
             reminders: spec.reminders,
             create_time: now,
@@ -177,6 +187,7 @@ impl Task {
         )?;
         if next.recurrence.is_some() && next.series_id.is_none() {
             next.series_id = Some(next.id);
+            next.series_start = next.due_time;
         }
 
         let changed = Changed {
@@ -216,6 +227,37 @@ impl Task {
         self.complete_time = (to == TaskState::Completed).then(|| to_stored_precision(now));
         self.state = to;
         Ok(())
+    }
+
+    /// Whether closing this task (or its due time passing) should create the
+    /// next occurrence now.
+    pub fn awaits_next_occurrence(&self) -> bool {
+        self.recurrence.is_some() && !self.recurrence_done && self.due_time.is_some()
+    }
+
+    /// The next occurrence, due at `due`: same series, content and relative
+    /// reminders; absolute reminders stay with this one.
+    pub fn next_occurrence(&self, due: DateTime<Utc>, now: DateTime<Utc>) -> Task {
+        let now = to_stored_precision(now);
+        let relative: Vec<Reminder> = self
+            .reminders
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|r| matches!(r, Reminder::BeforeDueSecs(_)))
+            .collect();
+        Task {
+            id: Uuid::now_v7(),
+            state: TaskState::Pending,
+            due_time: Some(to_stored_precision(due)),
+            reminders: Reminders::from_stored(relative),
+            recurrence_done: false,
+            create_time: now,
+            update_time: now,
+            complete_time: None,
+            version: 1,
+            ..self.clone()
+        }
     }
 
     /// Records a change made outside the task's own fields (a snooze).

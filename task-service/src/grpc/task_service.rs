@@ -19,8 +19,10 @@ use crate::domain::{
     tag_fold, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId,
     SnoozeDuration, UserId,
 };
+use crate::events::TraceParent;
 use crate::metrics::observe;
 use crate::service::{IdempotencyKey, Tasks};
+use crate::watch::WatchHub;
 
 /// Longest `query` accepted, in characters.
 const MAX_QUERY_CHARS: usize = 500;
@@ -29,11 +31,16 @@ const MAX_QUERY_CHARS: usize = 500;
 pub struct TaskApi {
     tasks: Tasks,
     page_tokens: PageTokens,
+    watch: WatchHub,
 }
 
 impl TaskApi {
-    pub fn new(tasks: Tasks, page_tokens: PageTokens) -> Self {
-        Self { tasks, page_tokens }
+    pub fn new(tasks: Tasks, page_tokens: PageTokens, watch: WatchHub) -> Self {
+        Self {
+            tasks,
+            page_tokens,
+            watch,
+        }
     }
 }
 
@@ -44,6 +51,16 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("missing credentials"))
+}
+
+/// The W3C trace the call carried, or a new one.
+fn trace<T>(request: &Request<T>) -> TraceParent {
+    TraceParent::from_metadata(
+        request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, FieldViolations> {
@@ -60,6 +77,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::Task>, Status> {
         observe("CreateTask", async {
             let caller = caller(&request)?;
+            let trace = trace(&request);
             let request = request.into_inner();
             let task = required("task", request.task)?;
             let mut violations = FieldViolations::new();
@@ -83,7 +101,7 @@ impl pb::task_service_server::TaskService for TaskApi {
                 // The same id with other content is refused, not replayed.
                 request_hash: Sha256::digest(task.encode_to_vec()).into(),
             });
-            let created = self.tasks.create(&caller, spec, key).await?;
+            let created = self.tasks.create(&caller, spec, key, trace).await?;
             Ok(Response::new(task_out(&created)))
         })
         .await
@@ -147,12 +165,13 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::Task>, Status> {
         observe("UpdateTask", async {
             let caller = caller(&request)?;
+            let trace = trace(&request);
             let request = request.into_inner();
             let task = required("task", request.task)?;
             let id = task_id_in("task.id", &task.id)?;
             let patch = task_patch_in(&task, request.update_mask.as_ref())?;
             let etag = (!task.etag.is_empty()).then_some(task.etag.as_str());
-            let updated = self.tasks.update(&caller, id, etag, patch).await?;
+            let updated = self.tasks.update(&caller, id, etag, patch, trace).await?;
             Ok(Response::new(task_out(&updated)))
         })
         .await
@@ -165,7 +184,7 @@ impl pb::task_service_server::TaskService for TaskApi {
         observe("DeleteTask", async {
             let caller = caller(&request)?;
             let id = task_id_in("id", &request.get_ref().id)?;
-            self.tasks.delete(&caller, id).await?;
+            self.tasks.delete(&caller, id, trace(&request)).await?;
             Ok(Response::new(()))
         })
         .await
@@ -178,7 +197,7 @@ impl pb::task_service_server::TaskService for TaskApi {
         observe("CompleteTask", async {
             let caller = caller(&request)?;
             let id = task_id_in("id", &request.get_ref().id)?;
-            let (task, next) = self.tasks.complete(&caller, id).await?;
+            let (task, next) = self.tasks.complete(&caller, id, trace(&request)).await?;
             Ok(Response::new(pb::CompleteTaskResponse {
                 task: Some(task_out(&task)),
                 next_occurrence: next.as_ref().map(task_out),
@@ -193,6 +212,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::Task>, Status> {
         observe("SnoozeTask", async {
             let caller = caller(&request)?;
+            let trace = trace(&request);
             let request = request.into_inner();
             let mut violations = FieldViolations::new();
             let id = task_id_in("id", &request.id).map_err(|v| {
@@ -210,7 +230,7 @@ impl pb::task_service_server::TaskService for TaskApi {
             let (Ok(id), Some(duration)) = (id, duration) else {
                 return Err(violations.into());
             };
-            let task = self.tasks.snooze(&caller, id, duration).await?;
+            let task = self.tasks.snooze(&caller, id, duration, trace).await?;
             Ok(Response::new(task_out(&task)))
         })
         .await
@@ -222,10 +242,12 @@ impl pb::task_service_server::TaskService for TaskApi {
         &self,
         request: Request<pb::WatchTasksRequest>,
     ) -> Result<Response<Self::WatchTasksStream>, Status> {
-        caller(&request)?;
-        Err(Status::unimplemented(
-            "WatchTasks arrives with event publishing",
-        ))
+        observe("WatchTasks", async {
+            let caller = caller(&request)?;
+            let stream = self.watch.subscribe(&caller)?;
+            Ok(Response::new(Box::pin(stream) as EventStream))
+        })
+        .await
     }
 }
 

@@ -1,7 +1,9 @@
 //! What each RPC does, in transactions: the access rules (who may see and
-//! change which task) and the order of writes. Handlers call in here with
-//! parsed values; SQL is in `store`.
+//! change which task), the order of writes, and the events each committed
+//! change leaves in the outbox. Handlers call in here with parsed values;
+//! SQL is in `store`.
 
+pub mod recurrence;
 mod tasks;
 
 pub use tasks::{IdempotencyKey, Page, Tasks};

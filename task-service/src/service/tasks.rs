@@ -1,6 +1,6 @@
 //! Task operations. Each one that changes a task runs in one transaction:
-//! the row, its reminder fire times (and, with the outbox, its event) commit
-//! together or not at all.
+//! the row, its reminder fire times and its event in the outbox commit
+//! together or not at all. A call that changes nothing writes nothing.
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -10,9 +10,10 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::domain::{
     Cursor, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId, SnoozeDuration,
-    Task, TaskPatch, TaskSpec,
+    Task, TaskPatch, TaskSpec, TaskState,
 };
 use crate::error::{Error, Result};
+use crate::events::{EventKind, TaskEvent, TraceParent};
 use crate::store;
 
 /// A CreateTask `request_id` and a hash of the request it came with.
@@ -44,6 +45,7 @@ impl Tasks {
         caller: &Caller,
         spec: TaskSpec,
         key: Option<IdempotencyKey>,
+        trace: TraceParent,
     ) -> Result<Task> {
         if !caller.may_act_for(&spec.owner) {
             return Err(Error::PermissionDenied(
@@ -57,7 +59,8 @@ impl Tasks {
             request_hash: &k.request_hash,
         });
         let fire_times = task.upcoming_fire_times(now);
-        if store::tasks::insert_new(&self.pool, &task, &fire_times, stored_key).await? {
+        let created = TaskEvent::new(EventKind::Created, &task, now, trace);
+        if store::tasks::insert_new(&self.pool, &task, &fire_times, stored_key, &created).await? {
             return Ok(task);
         }
         let key = key.expect("only a request id makes the insert a no-op");
@@ -111,14 +114,15 @@ impl Tasks {
         Ok(Page { tasks, next })
     }
 
-    /// Applies `patch` if `etag` (when given) is current. A patch that changes
-    /// nothing writes nothing.
+    /// Applies `patch` if `etag` (when given) is current. Closing a recurring
+    /// task creates its next occurrence in the same transaction.
     pub async fn update(
         &self,
         caller: &Caller,
         id: Uuid,
         etag: Option<&str>,
         patch: TaskPatch,
+        trace: TraceParent,
     ) -> Result<Task> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
@@ -131,36 +135,74 @@ impl Tasks {
                 )));
             }
         }
+        let before = task.state;
         let changed = task.apply(patch, now)?;
-        if changed.any {
-            store::tasks::update(&mut tx, &task).await?;
-            if changed.schedule {
-                let times = task.upcoming_fire_times(now);
-                store::reminders::replace_rule_times(&mut tx, task.id, &times).await?;
-            }
-            tx.commit().await?;
+        if !changed.any {
+            return Ok(task);
         }
+        store::tasks::update(&mut tx, &task).await.map_err(|e| {
+            if store::tasks::violates(&e, store::tasks::SERIES_DUE_TIME) {
+                Error::FailedPrecondition(
+                    "another occurrence of this series is due at that time".into(),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        if changed.schedule {
+            let times = task.upcoming_fire_times(now);
+            store::reminders::replace_rule_times(&mut tx, task.id, &times).await?;
+        }
+        let event = TaskEvent::new(
+            EventKind::of_change(before, task.state),
+            &task,
+            now,
+            trace.clone(),
+        );
+        store::outbox::enqueue(&mut tx, &[event]).await?;
+        if closes(before, task.state) {
+            super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?;
+        }
+        tx.commit().await?;
         Ok(task)
     }
 
-    pub async fn delete(&self, caller: &Caller, id: Uuid) -> Result<()> {
+    pub async fn delete(&self, caller: &Caller, id: Uuid, trace: TraceParent) -> Result<()> {
+        let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
         store::tasks::delete(&mut tx, task.id).await?;
+        let event = TaskEvent::new(EventKind::Deleted, &task, now, trace);
+        store::outbox::enqueue(&mut tx, &[event]).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Returns the task and, once recurrence lands, the next occurrence.
-    pub async fn complete(&self, caller: &Caller, id: Uuid) -> Result<(Task, Option<Task>)> {
+    /// Returns the task and the next occurrence this completion created.
+    pub async fn complete(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        trace: TraceParent,
+    ) -> Result<(Task, Option<Task>)> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
-        if task.complete(now)?.any {
-            store::tasks::update(&mut tx, &task).await?;
-            tx.commit().await?;
+        let before = task.state;
+        if !task.complete(now)?.any {
+            return Ok((task, None));
         }
-        Ok((task, None))
+        store::tasks::update(&mut tx, &task).await?;
+        let event = TaskEvent::new(
+            EventKind::of_change(before, task.state),
+            &task,
+            now,
+            trace.clone(),
+        );
+        store::outbox::enqueue(&mut tx, &[event]).await?;
+        let next = super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?;
+        tx.commit().await?;
+        Ok((task, next))
     }
 
     /// Adds a one-off reminder at now + `duration` to an open task.
@@ -169,6 +211,7 @@ impl Tasks {
         caller: &Caller,
         id: Uuid,
         duration: SnoozeDuration,
+        trace: TraceParent,
     ) -> Result<Task> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
@@ -183,9 +226,16 @@ impl Tasks {
         store::reminders::insert_snooze(&mut tx, task.id, fire_time).await?;
         task.touch(now);
         store::tasks::update(&mut tx, &task).await?;
+        let event = TaskEvent::new(EventKind::Updated, &task, now, trace);
+        store::outbox::enqueue(&mut tx, &[event]).await?;
         tx.commit().await?;
         Ok(task)
     }
+}
+
+/// Completing or cancelling ends an occurrence: its successor is due.
+fn closes(before: TaskState, after: TaskState) -> bool {
+    before != after && matches!(after, TaskState::Completed | TaskState::Cancelled)
 }
 
 /// Another user's task does not exist, as far as a `user` can tell.

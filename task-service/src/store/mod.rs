@@ -2,8 +2,10 @@
 //! embedded migrations are here; one file per table group beside it.
 
 pub mod list;
+pub mod outbox;
 pub mod reminders;
 pub mod requests;
+pub mod schedule;
 pub mod tasks;
 
 use std::time::Duration;

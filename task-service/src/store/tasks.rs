@@ -9,10 +9,12 @@ use crate::domain::{
     Description, Priority, Recurrence, Reminder, Reminders, Tags, Task, TaskState, TaskTitle,
     TimeZone, UserId,
 };
+use crate::events::TaskEvent;
 
 /// The columns every query that returns tasks selects, in [`TaskRow`] order.
 pub const COLUMNS: &str = "id, owner, title, description, state, priority, tags, due_time, \
-     time_zone, recurrence, reminders, series_id, create_time, update_time, complete_time, version";
+     time_zone, recurrence, reminders, series_id, series_start, recurrence_done, create_time, \
+     update_time, complete_time, version";
 
 #[derive(sqlx::FromRow)]
 pub struct TaskRow {
@@ -28,6 +30,8 @@ pub struct TaskRow {
     recurrence: String,
     reminders: sqlx::types::Json<Vec<Reminder>>,
     series_id: Option<Uuid>,
+    series_start: Option<DateTime<Utc>>,
+    recurrence_done: bool,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     complete_time: Option<DateTime<Utc>>,
@@ -58,6 +62,8 @@ impl TryFrom<TaskRow> for Task {
             recurrence: Recurrence::from_stored(row.recurrence),
             reminders: Reminders::from_stored(row.reminders.0),
             series_id: row.series_id,
+            series_start: row.series_start,
+            recurrence_done: row.recurrence_done,
             create_time: row.create_time,
             update_time: row.update_time,
             complete_time: row.complete_time,
@@ -73,18 +79,20 @@ pub struct RequestKey<'a> {
     pub request_hash: &'a [u8],
 }
 
-/// CreateTask as one statement: one round trip, and atomic without an
+/// A new task as one statement: one round trip, and atomic without an
 /// explicit transaction. It claims the request id (if any), inserts the
-/// task only if the claim succeeded, and inserts its fire times. A claim
-/// races a concurrent first use of the same id on the unique key: the loser
-/// waits for the winner's commit and inserts nothing. Returns whether the
-/// task was inserted; `false` means the request id was seen (see
-/// `requests::find`).
+/// task only if the claim succeeded and no occurrence of its series is
+/// due at the same time, then its fire times and its `task.created` event.
+/// A claim races a concurrent first use of the same id on the unique key:
+/// the loser waits for the winner's commit and inserts nothing. Returns
+/// whether the task was inserted; `false` means the request id was seen
+/// (see `requests::find`) or the occurrence exists.
 pub async fn insert_new(
     executor: impl PgExecutor<'_>,
     task: &Task,
     fire_times: &[DateTime<Utc>],
     key: Option<RequestKey<'_>>,
+    created: &TaskEvent,
 ) -> anyhow::Result<bool> {
     let inserted: bool = sqlx::query_scalar(
         "WITH claim AS ( \
@@ -98,13 +106,17 @@ pub async fn insert_new(
          ), task AS ( \
              INSERT INTO tasks (id, owner, title, description, state, priority, tags, tags_folded, \
                  due_time, time_zone, recurrence, reminders, series_id, create_time, update_time, \
-                 complete_time, version) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
+                 complete_time, version, series_start) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22 \
              WHERE $18::text IS NULL OR EXISTS (SELECT FROM claim) \
+             ON CONFLICT (series_id, due_time) WHERE series_id IS NOT NULL DO NOTHING \
              RETURNING id \
          ), fire AS ( \
              INSERT INTO reminders (task_id, fire_time, source) \
              SELECT task.id, t, 'rule' FROM task, unnest($20::timestamptz[]) AS t \
+         ), event AS ( \
+             INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+             SELECT $23, 'task.created', $24, $25 FROM task \
          ) \
          SELECT EXISTS (SELECT FROM task)",
     )
@@ -129,6 +141,10 @@ pub async fn insert_new(
     .bind(key.as_ref().map(|k| k.request_hash))
     .bind(fire_times)
     .bind(super::requests::RETENTION_HOURS)
+    .bind(task.series_start)
+    .bind(created.id)
+    .bind(created.payload())
+    .bind(created.traceparent.as_str())
     .fetch_one(executor)
     .await
     .context("cannot insert task")?;
@@ -161,7 +177,8 @@ pub async fn update(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> 
     sqlx::query(
         "UPDATE tasks SET title = $2, description = $3, state = $4, priority = $5, tags = $6, \
          tags_folded = $7, due_time = $8, time_zone = $9, recurrence = $10, reminders = $11, \
-         series_id = $12, update_time = $13, complete_time = $14, version = $15 \
+         series_id = $12, update_time = $13, complete_time = $14, version = $15, \
+         series_start = $16, recurrence_done = $17 \
          WHERE id = $1",
     )
     .bind(task.id)
@@ -179,9 +196,21 @@ pub async fn update(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> 
     .bind(task.update_time)
     .bind(task.complete_time)
     .bind(task.version)
+    .bind(task.series_start)
+    .bind(task.recurrence_done)
     .execute(conn)
     .await
     .context("cannot update task")?;
+    Ok(())
+}
+
+/// The next occurrence exists (or the rule ended): never make another.
+pub async fn mark_recurrence_done(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tasks SET recurrence_done = true WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await
+        .context("cannot mark recurrence done")?;
     Ok(())
 }
 
@@ -193,3 +222,16 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<()> {
         .context("cannot delete task")?;
     Ok(())
 }
+
+/// Whether `error` is a unique violation of `constraint`.
+pub fn violates(error: &anyhow::Error, constraint: &str) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(e)) if e.constraint() == Some(constraint)
+        )
+    })
+}
+
+/// The constraint that keeps one occurrence per series and due time.
+pub const SERIES_DUE_TIME: &str = "tasks_series_due_time";

@@ -52,26 +52,35 @@ pub struct TestApp {
     pub http_addr: SocketAddr,
     pub pool: PgPool,
     pub db_name: String,
+    /// This test's own AMQP exchange.
+    pub exchange: String,
+    /// The first app of a test drops its database and exchange; replicas don't.
+    owns_resources: bool,
     keys: Arc<JwtKeys>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Starts task-service on 127.0.0.1:0 against a new database. Fails loudly
-/// when PostgreSQL is not there: such a test cannot pass by skipping.
+/// Starts task-service on 127.0.0.1:0 against a new database and its own
+/// exchange. Fails loudly when PostgreSQL is not there: such a test cannot
+/// pass by skipping.
 pub async fn spawn_app() -> TestApp {
+    let db_name = format!("tg_test_{}", uuid::Uuid::new_v4().simple());
+    start(db_name, true).await
+}
+
+async fn start(db_name: String, owns_resources: bool) -> TestApp {
     TRACING.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
             task_service::telemetry::init(&filter, "text");
         }
     });
-    let db_name = format!("tg_test_{}", uuid::Uuid::new_v4().simple());
     let settings = Settings {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: format!("{}/{db_name}", postgres_base()),
         database_max_connections: 8,
-        amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+        amqp_url: crate::tap::AMQP_URL.into(),
         amqp_exchange: format!("test.{db_name}"),
         jwt_secret: JwtSecret::new(JWT_SECRET.into()).unwrap(),
         log_filter: "info".into(),
@@ -79,6 +88,7 @@ pub async fn spawn_app() -> TestApp {
         rpc_timeout: Duration::from_secs(10),
     };
     let keys = Arc::new(JwtKeys::new(&settings.jwt_secret));
+    let exchange = settings.amqp_exchange.clone();
     let app = Application::build(settings)
         .await
         .expect("task-service must start: is PostgreSQL running on 127.0.0.1:5432?");
@@ -92,6 +102,8 @@ pub async fn spawn_app() -> TestApp {
         http_addr,
         pool,
         db_name,
+        exchange,
+        owns_resources,
         keys,
         shutdown,
         server: Some(server),
@@ -99,6 +111,29 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// A second task-service process on the same database and exchange.
+    pub async fn replica(&self) -> TestApp {
+        start(self.db_name.clone(), false).await
+    }
+
+    /// Waits until /readyz answers 200 (database and broker connected).
+    pub async fn ready(&self) {
+        let url = format!("http://{}/readyz", self.http_addr);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(response) = reqwest::get(&url).await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task-service did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn token(&self, sub: &str, role: Role) -> String {
         self.keys.issue(
             &UserId::parse(sub).unwrap(),
@@ -131,6 +166,22 @@ impl TestApp {
         self.client(sub, Role::User).await
     }
 
+    /// Starts recording this test's events (before the calls that make them).
+    pub async fn tap(&self) -> crate::tap::EventTap {
+        crate::tap::EventTap::start(&self.exchange).await
+    }
+
+    /// Stops the server; the database stays until the test ends.
+    pub async fn stop_keeping_database(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task does not panic")
+                .expect("clean stop");
+        }
+    }
+
     /// Stops the server and waits for it, as SIGTERM would.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
@@ -146,8 +197,12 @@ impl Drop for TestApp {
     /// Stops the server and drops the test's database.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if !self.owns_resources {
+            return;
+        }
         let url = format!("{}/postgres", postgres_base());
         let db_name = self.db_name.clone();
+        let exchange = self.exchange.clone();
         // Our runtime may be shutting down: drop on a thread with its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -158,6 +213,18 @@ impl Drop for TestApp {
                 if let Ok(mut conn) = PgConnection::connect(&url).await {
                     let sql = format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)");
                     let _ = sqlx::query(&sql).execute(&mut conn).await;
+                }
+                let amqp = lapin::Connection::connect(
+                    crate::tap::AMQP_URL,
+                    lapin::ConnectionProperties::default(),
+                );
+                if let Ok(connection) = amqp.await {
+                    if let Ok(channel) = connection.create_channel().await {
+                        let options = lapin::options::ExchangeDeleteOptions::default();
+                        let _ = channel
+                            .exchange_delete(exchange.as_str().into(), options)
+                            .await;
+                    }
                 }
             });
         })

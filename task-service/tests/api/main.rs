@@ -3,10 +3,15 @@
 
 mod auth;
 mod create;
+mod events;
 mod helpers;
 mod hostile;
 mod lifecycle;
 mod list;
 mod operations;
 mod read_delete;
+mod recurrence;
+mod reminders;
+mod tap;
 mod update;
+mod watch;

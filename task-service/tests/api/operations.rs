@@ -67,14 +67,7 @@ async fn http_endpoints_report_health_readiness_and_metrics() {
             .status(),
         200
     );
-    assert_eq!(
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    app.ready().await;
     let metrics = http
         .get(format!("{base}/metrics"))
         .send()
@@ -89,6 +82,8 @@ async fn http_endpoints_report_health_readiness_and_metrics() {
     );
     assert!(metrics.contains("rpc_duration_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("db_pool_connections"), "{metrics}");
+    assert!(metrics.contains("outbox_backlog"), "{metrics}");
+    assert!(metrics.contains("outbox_oldest_age_seconds"), "{metrics}");
 }
 
 #[tokio::test]
@@ -96,7 +91,7 @@ async fn readiness_fails_when_the_database_goes_away() {
     let app = spawn_app().await;
     let http = reqwest::Client::new();
     let url = format!("http://{}/readyz", app.http_addr);
-    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    app.ready().await;
     app.pool.close().await;
     assert_eq!(http.get(&url).send().await.unwrap().status(), 503);
 }

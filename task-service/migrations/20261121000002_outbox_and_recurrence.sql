@@ -1,0 +1,52 @@
+-- Events waiting to be published (the transactional outbox), wake-ups for the
+-- relay and the scheduler, and recurrence bookkeeping.
+
+-- One row per event, written in the transaction of the change it reports and
+-- deleted once RabbitMQ confirmed it.
+CREATE TABLE outbox (
+    id            bigserial PRIMARY KEY,
+    event_id      uuid        NOT NULL UNIQUE,
+    routing_key   text        NOT NULL,
+    -- The CloudEvents JSON, exactly as published.
+    payload       bytea       NOT NULL,
+    traceparent   text        NOT NULL,
+    create_time   timestamptz NOT NULL DEFAULT now(),
+    -- For task.due: when the reminder was due (to measure lag).
+    due_time      timestamptz,
+    -- A relay's lease on the row; NULL or past: free to claim.
+    claimed_until timestamptz,
+    attempts      integer     NOT NULL DEFAULT 0,
+    last_error    text
+);
+
+-- The relay listens for this instead of polling.
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('todogenie_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
+-- recurrence_done: the next occurrence was created (or the rule ended), so
+-- completing, cancelling or the due time passing never makes a second one.
+-- series_start: the first occurrence's due time, where COUNT counts from.
+ALTER TABLE tasks
+    ADD COLUMN series_start timestamptz,
+    ADD COLUMN recurrence_done boolean NOT NULL DEFAULT false;
+-- One occurrence per series and due time: a constraint, not luck.
+CREATE UNIQUE INDEX tasks_series_due_time ON tasks (series_id, due_time) WHERE series_id IS NOT NULL;
+-- Recurring tasks whose next occurrence is still to be made, by due time.
+CREATE INDEX tasks_recurrence_pending ON tasks (due_time)
+    WHERE recurrence <> '' AND NOT recurrence_done;
+
+-- The scheduler sleeps until the next fire time; new fire times wake it.
+CREATE FUNCTION schedule_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('todogenie_schedule', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER reminders_notify AFTER INSERT ON reminders
+    FOR EACH STATEMENT EXECUTE FUNCTION schedule_notify();
+CREATE TRIGGER tasks_recurrence_notify AFTER INSERT OR UPDATE OF due_time, recurrence ON tasks
+    FOR EACH STATEMENT EXECUTE FUNCTION schedule_notify();

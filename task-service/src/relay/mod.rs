@@ -1,0 +1,232 @@
+//! The outbox relay: claims committed events under a lease, publishes them
+//! with confirms, deletes what the broker confirmed and gives back what it
+//! did not. It wakes on NOTIFY (with a slow fallback poll) and rebuilds its
+//! RabbitMQ connection with backoff whenever it breaks; a row is only ever
+//! deleted after its ack, so an outage delays events and loses none.
+
+pub mod publisher;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::outbox;
+pub use publisher::{Delivery, Publisher};
+
+/// The channel the outbox trigger notifies.
+pub const OUTBOX_CHANNEL: &str = "todogenie_outbox";
+/// How often an idle relay looks anyway (a missed NOTIFY, expired leases).
+const FALLBACK_POLL: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    amqp_url: String,
+    exchange: String,
+    /// Whether the relay holds a working broker connection (for /readyz).
+    broker_up: Arc<AtomicBool>,
+    /// Rows per claim: all of them are in flight at once.
+    pub batch: i64,
+    /// How long a claim keeps other relays off a row.
+    pub lease: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// This many events were confirmed (others may have been given back).
+    Published(usize),
+    /// Nothing was waiting.
+    Idle,
+}
+
+/// Delay before an event no queue took is offered again: 1 s doubling to 60 s.
+fn unroutable_retry(attempts: i32) -> Duration {
+    Duration::from_secs(1u64 << attempts.clamp(0, 6) as u32).min(Duration::from_secs(60))
+}
+
+impl Relay {
+    pub fn new(
+        pool: PgPool,
+        amqp_url: String,
+        exchange: String,
+        broker_up: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            pool,
+            amqp_url,
+            exchange,
+            broker_up,
+            batch: 500,
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    /// One claim-publish-settle round. An error means the publisher is
+    /// broken: the caller rebuilds it (the rows were given back first).
+    pub async fn run_once(&self, publisher: &Publisher) -> anyhow::Result<Outcome> {
+        let rows = outbox::claim(&self.pool, self.batch, self.lease).await?;
+        if rows.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        let deliveries = publisher.publish(&rows).await;
+        let now = Utc::now();
+        let mut confirmed = Vec::new();
+        let mut lost = Vec::new();
+        let mut lost_reason = None;
+        for (row, delivery) in rows.iter().zip(deliveries) {
+            match delivery {
+                Delivery::Confirmed => {
+                    confirmed.push(row.id);
+                    metrics::counter!("events_published_total", "routing_key" => row.routing_key.clone())
+                        .increment(1);
+                    if let Some(due) = row.due_time {
+                        let lag = (now - due).to_std().unwrap_or_default();
+                        metrics::histogram!("reminder_publish_lag_seconds")
+                            .record(lag.as_secs_f64());
+                    }
+                }
+                Delivery::Returned | Delivery::Nacked => {
+                    let why = if matches!(delivery, Delivery::Returned) {
+                        "unroutable: no queue is bound for this routing key"
+                    } else {
+                        "nacked by the broker"
+                    };
+                    tracing::warn!(event_id = %row.event_id, routing_key = %row.routing_key, attempts = row.attempts, why, "event kept in the outbox");
+                    metrics::counter!("events_publish_failures_total", "reason" => if matches!(delivery, Delivery::Returned) { "returned" } else { "nacked" }).increment(1);
+                    outbox::release(&self.pool, &[row.id], unroutable_retry(row.attempts), why)
+                        .await?;
+                }
+                Delivery::Lost(reason) => {
+                    lost.push(row.id);
+                    lost_reason.get_or_insert(reason);
+                }
+            }
+        }
+        outbox::delete(&self.pool, &confirmed).await?;
+        if let Some(reason) = lost_reason {
+            // Offer them again at once: the next publisher may well manage.
+            metrics::counter!("events_publish_failures_total", "reason" => "connection")
+                .increment(lost.len() as u64);
+            outbox::release(&self.pool, &lost, Duration::ZERO, &reason).await?;
+            anyhow::bail!("publishing failed: {reason}");
+        }
+        Ok(Outcome::Published(confirmed.len()))
+    }
+
+    /// Relays until `shutdown`; the batch in flight is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut wake = match listen(&self.pool, OUTBOX_CHANNEL).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "outbox relay polls: cannot LISTEN"
+                );
+                None
+            }
+        };
+        let mut publisher: Option<Publisher> = None;
+        let mut failures: u32 = 0;
+        while !shutdown.is_cancelled() {
+            let Some(current) = publisher.as_ref() else {
+                match Publisher::connect(&self.amqp_url, &self.exchange).await {
+                    Ok(connected) => {
+                        if failures > 0 {
+                            tracing::info!("outbox relay reconnected to RabbitMQ");
+                        }
+                        publisher = Some(connected);
+                        failures = 0;
+                        self.set_broker_up(true);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        self.set_broker_up(false);
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            failures,
+                            "outbox relay cannot reach RabbitMQ"
+                        );
+                        sleep_or_cancel(backoff(failures), &shutdown).await;
+                    }
+                }
+                continue;
+            };
+            let result = if current.is_connected() {
+                self.run_once(current).await
+            } else {
+                Err(anyhow::anyhow!("the connection to RabbitMQ was closed"))
+            };
+            match result {
+                Ok(Outcome::Published(_)) => {}
+                Ok(Outcome::Idle) => wait_for_work(&mut wake, FALLBACK_POLL, &shutdown).await,
+                Err(e) => {
+                    failures += 1;
+                    self.set_broker_up(false);
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "outbox relay lost its publisher; reconnecting"
+                    );
+                    if let Some(broken) = publisher.take() {
+                        broken.close().await;
+                    }
+                    sleep_or_cancel(backoff(failures), &shutdown).await;
+                }
+            }
+        }
+        if let Some(publisher) = publisher {
+            publisher.close().await;
+        }
+    }
+}
+
+impl Relay {
+    fn set_broker_up(&self, up: bool) {
+        self.broker_up.store(up, Ordering::SeqCst);
+        metrics::gauge!("amqp_connected").set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+/// 100 ms doubling to 5 s: quick after a blip, gentle during an outage.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5))
+}
+
+pub async fn listen(pool: &PgPool, channel: &str) -> anyhow::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(channel).await?;
+    Ok(listener)
+}
+
+async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(duration) => {}
+    }
+}
+
+/// Waits for a NOTIFY, `timeout`, or shutdown. A broken listener is
+/// reconnected by sqlx on the next `recv`; meanwhile we wait out the timeout.
+pub async fn wait_for_work(
+    wake: &mut Option<PgListener>,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) {
+    match wake {
+        Some(listener) => tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(timeout) => {}
+            received = listener.recv() => {
+                if let Err(e) = received {
+                    tracing::debug!(error = %e, "LISTEN connection dropped");
+                    sleep_or_cancel(Duration::from_millis(200), shutdown).await;
+                }
+            }
+        },
+        None => sleep_or_cancel(timeout, shutdown).await,
+    }
+}

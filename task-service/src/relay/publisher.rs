@@ -1,0 +1,131 @@
+//! One AMQP connection and confirm-mode channel to RabbitMQ, with the
+//! exchange declared: publishes a batch of outbox rows with every message in
+//! flight at once and reports, per row, what the broker said.
+
+use anyhow::Context;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+
+use crate::store::outbox::OutboxRow;
+
+/// What became of one published row.
+#[derive(Debug)]
+pub enum Delivery {
+    /// The broker took it (routed and stored): the row may go.
+    Confirmed,
+    /// No queue is bound for its routing key (`mandatory` brought it back).
+    Returned,
+    /// The broker refused it.
+    Nacked,
+    /// The channel or connection failed before an answer came.
+    Lost(String),
+}
+
+pub struct Publisher {
+    connection: Connection,
+    channel: Channel,
+    exchange: String,
+}
+
+/// Declares the durable topic exchange the events go to.
+pub async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+impl Publisher {
+    pub async fn connect(url: &str, exchange: &str) -> anyhow::Result<Self> {
+        // Named so operators (and tests) can tell our connections apart.
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("task-service relay {exchange}").into());
+        let connection = Connection::connect(url, properties)
+            .await
+            .context("cannot connect to RabbitMQ")?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("cannot open a channel")?;
+        declare_exchange(&channel, exchange)
+            .await
+            .with_context(|| format!("cannot declare exchange {exchange}"))?;
+        // Confirms: a row leaves the outbox only once the broker has it.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("cannot enable publisher confirms")?;
+        Ok(Self {
+            connection,
+            channel,
+            exchange: exchange.to_owned(),
+        })
+    }
+
+    /// Publishes every row, then awaits all confirms together.
+    pub async fn publish(&self, rows: &[OutboxRow]) -> Vec<Delivery> {
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                "traceparent".into(),
+                AMQPValue::LongString(row.traceparent.as_str().into()),
+            );
+            let properties = BasicProperties::default()
+                .with_content_type("application/cloudevents+json".into())
+                // 2: persistent, so a durable queue keeps it across broker restarts.
+                .with_delivery_mode(2)
+                .with_message_id(row.event_id.to_string().into())
+                .with_headers(headers);
+            let sent = self
+                .channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    row.routing_key.as_str().into(),
+                    // mandatory: an event no queue takes comes back instead of vanishing.
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &row.payload,
+                    properties,
+                )
+                .await;
+            pending.push(sent);
+        }
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for sent in pending {
+            let delivery = match sent {
+                Err(e) => Delivery::Lost(e.to_string()),
+                Ok(confirm) => match confirm.await {
+                    Ok(Confirmation::Ack(None)) => Delivery::Confirmed,
+                    Ok(Confirmation::Ack(Some(_))) => Delivery::Returned,
+                    Ok(Confirmation::Nack(_)) => Delivery::Nacked,
+                    Ok(Confirmation::NotRequested) => Delivery::Lost("confirms are off".into()),
+                    Err(e) => Delivery::Lost(e.to_string()),
+                },
+            };
+            deliveries.push(delivery);
+        }
+        deliveries
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
+    }
+
+    pub async fn close(self) {
+        let _ = self.channel.close(200, "bye".into()).await;
+        let _ = self.connection.close(200, "bye".into()).await;
+    }
+}

@@ -1,0 +1,125 @@
+//! The reminder scheduler: at each fire time it takes the due reminders
+//! (`FOR UPDATE SKIP LOCKED`, so several replicas share the work and each
+//! reminder fires once), writes their `task.due` events to the outbox and
+//! removes them, in one transaction. It also makes the next occurrence of
+//! recurring tasks whose due time has passed. It sleeps until the next fire
+//! time, and a NOTIFY on new reminders wakes it early.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{TaskEvent, TraceParent};
+use crate::relay::{listen, wait_for_work};
+use crate::service::recurrence::spawn_next;
+use crate::store;
+
+pub const SCHEDULE_CHANNEL: &str = "todogenie_schedule";
+/// Longest sleep when nothing is scheduled (a missed NOTIFY costs this much).
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pool: PgPool,
+    /// Reminders (and recurring tasks) per transaction.
+    pub batch: i64,
+}
+
+impl Scheduler {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, batch: 1000 }
+    }
+
+    /// Fires what is due now; returns how many reminders and recurring tasks
+    /// it handled (0: nothing was due).
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        Ok(self.fire_due_reminders().await? + self.continue_series().await?)
+    }
+
+    async fn fire_due_reminders(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let due = store::schedule::take_due_reminders(&mut tx, self.batch).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<uuid::Uuid> = due.iter().map(|(id, _)| *id).collect();
+        let open: HashMap<uuid::Uuid, crate::domain::Task> =
+            store::schedule::open_tasks(&mut tx, &ids)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t))
+                .collect();
+        // A closed task's reminder is dropped without an event.
+        let events: Vec<TaskEvent> = due
+            .iter()
+            .filter_map(|(id, fire_time)| {
+                open.get(id)
+                    .map(|task| TaskEvent::due(task, *fire_time, now))
+            })
+            .collect();
+        store::outbox::enqueue(&mut tx, &events).await?;
+        tx.commit().await?;
+        metrics::counter!("reminders_fired_total").increment(events.len() as u64);
+        for event in &events {
+            if let Some(fire_time) = event.reminder_time {
+                let lag = (now - fire_time).to_std().unwrap_or_default();
+                metrics::histogram!("reminder_fire_lag_seconds").record(lag.as_secs_f64());
+            }
+        }
+        Ok(due.len())
+    }
+
+    async fn continue_series(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let tasks = store::schedule::lock_passed_recurring(&mut tx, self.batch).await?;
+        let count = tasks.len();
+        for mut task in tasks {
+            spawn_next(&mut tx, &mut task, now, &TraceParent::new_trace()).await?;
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    /// Runs until `shutdown`, waking at each fire time.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut wake = match listen(&self.pool, SCHEDULE_CHANNEL).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "scheduler polls: cannot LISTEN");
+                None
+            }
+        };
+        while !shutdown.is_cancelled() {
+            match self.run_once().await {
+                // More may be due than one batch held.
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "scheduler round failed");
+                    wait_for_work(&mut None, Duration::from_secs(1), &shutdown).await;
+                    continue;
+                }
+            }
+            let sleep = match store::schedule::next_wake(&self.pool).await {
+                // A few ms past the fire time, so the database's now() has passed it too.
+                Ok(Some(at)) => {
+                    (at - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(5)
+                }
+                Ok(None) => MAX_SLEEP,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "scheduler cannot read its next wake-up"
+                    );
+                    Duration::from_secs(1)
+                }
+            };
+            wait_for_work(&mut wake, sleep.min(MAX_SLEEP), &shutdown).await;
+        }
+    }
+}

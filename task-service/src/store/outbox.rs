@@ -1,0 +1,119 @@
+//! The `outbox` table: events written in the transaction of their change,
+//! claimed by relays under a lease, deleted once RabbitMQ confirmed them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::events::TaskEvent;
+
+/// Writes `events` in the caller's transaction (one statement).
+pub async fn enqueue(conn: &mut PgConnection, events: &[TaskEvent]) -> anyhow::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let keys: Vec<String> = events.iter().map(|e| e.kind.routing_key()).collect();
+    let payloads: Vec<Vec<u8>> = events.iter().map(TaskEvent::payload).collect();
+    let traces: Vec<String> = events
+        .iter()
+        .map(|e| e.traceparent.as_str().to_owned())
+        .collect();
+    let due: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.reminder_time).collect();
+    sqlx::query(
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent, due_time) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[])",
+    )
+    .bind(ids)
+    .bind(keys)
+    .bind(payloads)
+    .bind(traces)
+    .bind(due)
+    .execute(conn)
+    .await
+    .context("cannot write events to the outbox")?;
+    Ok(())
+}
+
+/// A claimed event.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub routing_key: String,
+    pub payload: Vec<u8>,
+    pub traceparent: String,
+    pub due_time: Option<DateTime<Utc>>,
+    pub attempts: i32,
+}
+
+/// Claims up to `limit` unclaimed (or lease-expired) events, oldest first,
+/// for `lease`. Concurrent relays skip each other's rows.
+pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result<Vec<OutboxRow>> {
+    sqlx::query_as(
+        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
+         WHERE id IN ( \
+             SELECT id FROM outbox \
+             WHERE claimed_until IS NULL OR claimed_until < now() \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, event_id, routing_key, payload, traceparent, due_time, attempts",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+    .context("cannot claim outbox rows")
+    .map(|mut rows: Vec<OutboxRow>| {
+        rows.sort_by_key(|r| r.id);
+        rows
+    })
+}
+
+/// Forgets events RabbitMQ confirmed.
+pub async fn delete(pool: &PgPool, ids: &[i64]) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(pool)
+        .await
+        .context("cannot delete published outbox rows")?;
+    Ok(())
+}
+
+/// Gives events back for another try after `retry_in`, noting why.
+pub async fn release(
+    pool: &PgPool,
+    ids: &[i64],
+    retry_in: Duration,
+    error: &str,
+) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), last_error = $3 \
+         WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .bind(retry_in.as_secs_f64())
+    .bind(error)
+    .execute(pool)
+    .await
+    .context("cannot release outbox rows")?;
+    Ok(())
+}
+
+/// Unpublished events and the age of the oldest, for `/metrics`.
+pub async fn backlog(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(create_time))::float8, 0) FROM outbox",
+    )
+    .fetch_one(pool)
+    .await
+    .context("cannot measure the outbox")
+}

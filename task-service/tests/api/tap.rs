@@ -1,0 +1,202 @@
+//! A test's own view of the events: a queue bound to the test's exchange,
+//! consumed with manual acks, that survives our connection being closed
+//! (the tap reconnects and carries on; redeliveries are marked as such).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties};
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// One delivered message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub routing_key: String,
+    pub message_id: String,
+    pub content_type: String,
+    pub delivery_mode: u8,
+    pub traceparent: Option<String>,
+    /// The tap's own redelivery (its connection dropped before its ack).
+    pub redelivered: bool,
+    pub body: serde_json::Value,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+pub struct EventTap {
+    queue: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventTap {
+    /// Declares the exchange (as task-service does) and a queue bound to
+    /// `task.#`, then consumes it in the background.
+    pub async fn start(exchange: &str) -> EventTap {
+        let queue = format!("tap.{exchange}");
+        let connection = connect().await;
+        let channel = connection.create_channel().await.unwrap();
+        task_service::relay::publisher::declare_exchange(&channel, exchange)
+            .await
+            .unwrap();
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                "task.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(consume_forever(queue.clone(), received.clone()));
+        EventTap {
+            queue,
+            received,
+            task,
+        }
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Polls until `done` holds for what arrived, or panics after `deadline`.
+    pub async fn wait_until(
+        &self,
+        deadline: Duration,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let until = Instant::now() + deadline;
+        loop {
+            let all = self.all();
+            if done(&all) {
+                return all;
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for {what}; got {} events: {:#?}",
+                all.len(),
+                summary(&all)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits for `n` events, then a little longer to see that no more come.
+    pub async fn exactly(&self, n: usize, what: &str) -> Vec<Received> {
+        self.wait_until(Duration::from_secs(10), what, |all| all.len() >= n)
+            .await;
+        // A quiet period: later arrivals would be extra events.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let all = self.all();
+        assert_eq!(all.len(), n, "{what}: {:#?}", summary(&all));
+        all
+    }
+}
+
+fn summary(all: &[Received]) -> Vec<String> {
+    all.iter()
+        .map(|r| format!("{} {}", r.routing_key, r.body["subject"]))
+        .collect()
+}
+
+async fn connect() -> Connection {
+    Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ must run on 127.0.0.1:5672 (guest/guest)")
+}
+
+async fn consume_forever(queue: String, received: Arc<Mutex<Vec<Received>>>) {
+    loop {
+        let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Ok(channel) = connection.create_channel().await else {
+            continue;
+        };
+        let Ok(mut consumer) = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "tap".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let properties = &delivery.properties;
+            let traceparent = properties.headers().as_ref().and_then(|h| {
+                h.inner().get("traceparent").and_then(|v| match v {
+                    AMQPValue::LongString(s) => Some(s.to_string()),
+                    _ => None,
+                })
+            });
+            let record = Received {
+                routing_key: delivery.routing_key.to_string(),
+                message_id: properties
+                    .message_id()
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                content_type: properties
+                    .content_type()
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                delivery_mode: properties.delivery_mode().unwrap_or(0),
+                traceparent,
+                redelivered: delivery.redelivered,
+                body: serde_json::from_slice(&delivery.data).unwrap_or(serde_json::Value::Null),
+                at: chrono::Utc::now(),
+            };
+            received.lock().unwrap().push(record);
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+        }
+    }
+}
+
+impl Drop for EventTap {
+    fn drop(&mut self) {
+        self.task.abort();
+        let queue = self.queue.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(connection) =
+                    Connection::connect(AMQP_URL, ConnectionProperties::default()).await
+                {
+                    if let Ok(channel) = connection.create_channel().await {
+                        let _ = channel
+                            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,93 @@
+//! WatchTasks streams committed changes and reminders as they happen.
+
+use std::time::Duration;
+
+use task_service::auth::Role;
+use todogenie_proto::v1 as pb;
+
+use crate::helpers::{create, spawn_app, timestamp, titled};
+
+async fn next(stream: &mut tonic::Streaming<pb::TaskEvent>) -> pb::TaskEvent {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream stays healthy")
+        .expect("the stream stays open")
+}
+
+#[tokio::test]
+async fn watchers_see_creates_updates_and_reminders_of_their_own_tasks() {
+    let app = spawn_app().await;
+    app.ready().await;
+    let mut alice = app.user("alice").await;
+    let mut bob = app.user("bob").await;
+    let mut admin = app.client("ops", Role::Admin).await;
+
+    let mut alice_watch = watch(&mut alice).await;
+    let mut admin_watch = watch(&mut admin).await;
+
+    bob.create_task(create(titled("Bob's"))).await.unwrap();
+    let due = chrono::Utc::now() + chrono::Duration::milliseconds(1200);
+    let task = alice
+        .create_task(create(pb::Task {
+            due_time: Some(timestamp(due)),
+            ..titled("Alice's")
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let rename = pb::UpdateTaskRequest {
+        task: Some(pb::Task {
+            id: task.id.clone(),
+            title: "Alice's, renamed".into(),
+            ..pb::Task::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["title".into()],
+        }),
+    };
+    alice.update_task(rename).await.unwrap();
+
+    let created = next(&mut alice_watch).await;
+    assert_eq!(created.r#type(), pb::TaskEventType::Created);
+    assert_eq!(
+        created.task.as_ref().unwrap().title,
+        "Alice's",
+        "not Bob's task"
+    );
+    assert_eq!(created.task.as_ref().unwrap().due_time, task.due_time);
+    let updated = next(&mut alice_watch).await;
+    assert_eq!(updated.r#type(), pb::TaskEventType::Updated);
+    assert_eq!(updated.task.as_ref().unwrap().title, "Alice's, renamed");
+    let due_event = next(&mut alice_watch).await;
+    assert_eq!(due_event.r#type(), pb::TaskEventType::Due);
+    assert_eq!(due_event.task.unwrap().id, task.id);
+    assert!(due_event.reminder_time.is_some());
+
+    let mut owners = Vec::new();
+    for _ in 0..4 {
+        owners.push(next(&mut admin_watch).await.task.unwrap().owner);
+    }
+    owners.sort();
+    assert_eq!(
+        owners,
+        ["alice", "alice", "alice", "bob"],
+        "admin sees everyone's"
+    );
+}
+
+async fn watch(client: &mut crate::helpers::Client) -> tonic::Streaming<pb::TaskEvent> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.watch_tasks(pb::WatchTasksRequest {}).await {
+            Ok(response) => return response.into_inner(),
+            Err(status)
+                if status.code() == tonic::Code::Unavailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("WatchTasks: {status:?}"),
+        }
+    }
+}
