@@ -19,6 +19,12 @@ CREATE TABLE outbox (
     last_error    text
 );
 
+-- What relays claim: new rows in order, and rows whose lease or retry delay
+-- has run out. Two partial indexes keep both claims index scans, whatever
+-- the statistics say about how many rows are claimed.
+CREATE INDEX outbox_unclaimed ON outbox (id) WHERE claimed_until IS NULL;
+CREATE INDEX outbox_leased ON outbox (claimed_until) WHERE claimed_until IS NOT NULL;
+
 -- The relay listens for this instead of polling.
 CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

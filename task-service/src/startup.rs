@@ -29,6 +29,8 @@ use crate::{http, store};
 
 /// Largest request we decode: a task at its limits is well under 200 KiB.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Concurrent outbox relay loops per process.
+pub const RELAY_WORKERS: usize = 2;
 /// How long in-flight work may take to finish once shutdown starts.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(9);
 
@@ -81,13 +83,20 @@ impl Application {
         let amqp_url = self.settings.amqp_url.clone();
         let exchange = self.settings.amqp_exchange.clone();
         let broker_up = Arc::new(AtomicBool::new(false));
+        let relay_pool =
+            store::connect_relay_pool(&self.settings.database_url, RELAY_WORKERS as u32 + 1)
+                .await?;
         let relay = Relay::new(
-            self.pool.clone(),
+            relay_pool.clone(),
             amqp_url.clone(),
             exchange.clone(),
             broker_up.clone(),
         );
-        let relay = tokio::spawn(relay.run(shutdown.clone()));
+        // Several relay loops overlap one batch's database work with another's
+        // wait for confirms; SKIP LOCKED keeps their claims apart.
+        let relays: Vec<_> = (0..RELAY_WORKERS)
+            .map(|_| tokio::spawn(relay.clone().run(shutdown.clone())))
+            .collect();
         let scheduler = tokio::spawn(Scheduler::new(self.pool.clone()).run(shutdown.clone()));
         let watch = WatchHub::start(amqp_url, exchange, shutdown.clone());
         let api = TaskApi::new(
@@ -161,7 +170,12 @@ impl Application {
         shutdown.cancel();
         // The relay finishes its batch in flight; the deadline bounds it.
         let background = async {
-            let _ = tokio::join!(janitor, upkeep, relay, scheduler);
+            let _ = tokio::join!(
+                janitor,
+                upkeep,
+                scheduler,
+                futures::future::join_all(relays)
+            );
         };
         if tokio::time::timeout(SHUTDOWN_DEADLINE, background)
             .await
@@ -169,6 +183,7 @@ impl Application {
         {
             tracing::warn!("background workers did not stop within the shutdown deadline");
         }
+        relay_pool.close().await;
         self.pool.close().await;
         tracing::info!("task-service stopped");
         result

@@ -125,6 +125,10 @@ impl WatchHub {
         self.live.store(true, Ordering::SeqCst);
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
+            if self.feed.receiver_count() == 0 {
+                // Nobody is watching: don't spend CPU decoding.
+                continue;
+            }
             match to_task_event(&delivery.data) {
                 Some((owner, event)) => {
                     // No receivers is fine: nobody is watching.

@@ -61,7 +61,7 @@ impl Relay {
             amqp_url,
             exchange,
             broker_up,
-            batch: 500,
+            batch: 1000,
             lease: Duration::from_secs(30),
         }
     }

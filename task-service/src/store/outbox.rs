@@ -50,16 +50,21 @@ pub struct OutboxRow {
     pub attempts: i32,
 }
 
-/// Claims up to `limit` unclaimed (or lease-expired) events, oldest first,
-/// for `lease`. Concurrent relays skip each other's rows.
+/// Claims up to `limit` new events (oldest first) and up to `limit` whose
+/// lease or retry delay ran out, for `lease`. Concurrent relays skip each
+/// other's rows.
 pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result<Vec<OutboxRow>> {
     sqlx::query_as(
-        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1 \
-         WHERE id IN ( \
-             SELECT id FROM outbox \
-             WHERE claimed_until IS NULL OR claimed_until < now() \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, event_id, routing_key, payload, traceparent, due_time, attempts",
+        "WITH fresh AS ( \
+             SELECT id FROM outbox WHERE claimed_until IS NULL \
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED), \
+         expired AS ( \
+             SELECT id FROM outbox WHERE claimed_until < now() \
+             ORDER BY claimed_until LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE outbox o SET claimed_until = now() + make_interval(secs => $2), attempts = o.attempts + 1 \
+         FROM (SELECT id FROM fresh UNION ALL SELECT id FROM expired) AS c \
+         WHERE o.id = c.id \
+         RETURNING o.id, o.event_id, o.routing_key, o.payload, o.traceparent, o.due_time, o.attempts",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())

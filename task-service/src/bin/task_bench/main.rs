@@ -9,6 +9,7 @@
 //!
 //! It starts task-service in-process on a fresh database (dropped first).
 
+mod events;
 mod load;
 mod pgbench;
 mod seed;
@@ -64,6 +65,28 @@ struct Args {
     /// Skip step 3 (seeding takes about a minute).
     #[arg(long)]
     skip_seed: bool,
+    /// Run the events benchmark instead (reminder lag, burst, relay).
+    #[arg(long)]
+    events: bool,
+    /// --events: reminders per second in the steady run.
+    #[arg(long, default_value_t = 1000)]
+    steady_rate: u64,
+    /// --events: seconds of the steady run.
+    #[arg(long, default_value_t = 60)]
+    steady_seconds: u64,
+    /// --events: reminders due in the same second.
+    #[arg(long, default_value_t = 100_000)]
+    burst: u64,
+    /// --events: outbox rows for the relay-against-bare-publisher run.
+    #[arg(long, default_value_t = 50_000)]
+    relay_events: u64,
+    /// RabbitMQ for --events.
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: String,
     /// Only step 3, on the database a previous run seeded (kept if it holds
     /// --seed-tasks tasks).
     #[arg(long, conflicts_with = "skip_seed")]
@@ -85,8 +108,8 @@ async fn main() -> anyhow::Result<()> {
         http_addr: "127.0.0.1:0".parse()?,
         database_url: database_url.clone(),
         database_max_connections: args.pool,
-        amqp_url: String::new(),
-        amqp_exchange: "bench".into(),
+        amqp_url: args.amqp_url.clone(),
+        amqp_exchange: format!("bench.{}", args.database),
         jwt_secret: JwtSecret::new(SECRET.into()).map_err(anyhow::Error::msg)?,
         log_filter: "warn".into(),
         log_format: "text".into(),
@@ -112,6 +135,21 @@ async fn main() -> anyhow::Result<()> {
         args.seconds,
         num_cores()
     );
+    if args.events {
+        let event_args = events::EventArgs {
+            amqp_url: args.amqp_url.clone(),
+            exchange: format!("bench.{}", args.database),
+            steady_rate: args.steady_rate,
+            steady_seconds: args.steady_seconds,
+            burst: args.burst,
+            relay_events: args.relay_events,
+        };
+        println!("# task-bench --events, {} cores", num_cores());
+        events::run(&pool, &event_args).await?;
+        shutdown.cancel();
+        server.await??;
+        return Ok(());
+    }
     if !args.lists_only {
         rpc_and_pgbench(&args, &target, &database_url).await?;
     }

@@ -1,0 +1,325 @@
+//! `task-bench --events`: reminders and the outbox relay under load.
+//!
+//! (a) a steady rate of reminders (1,000/s for 60 s): lag from each fire time
+//!     to its `task.due` message reaching a consumer (an upper bound of the
+//!     lag to publish-confirmed);
+//! (b) a burst (100,000 reminders due in the same second): time until the
+//!     last one is delivered;
+//! (c) the relay draining N outbox rows against a bare lapin publisher with
+//!     confirms (same broker, same exchange, same payloads, 500 in flight).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use sqlx::PgPool;
+
+pub struct EventArgs {
+    pub amqp_url: String,
+    pub exchange: String,
+    pub steady_rate: u64,
+    pub steady_seconds: u64,
+    pub burst: u64,
+    pub relay_events: u64,
+}
+
+/// Fire times (and due deliveries) seen by the bench's consumer.
+type Deliveries = Arc<Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>>;
+
+pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
+    let deliveries = consume_due(&args.amqp_url, &args.exchange).await?;
+    wait_for_relay(pool).await?;
+
+    // (a)
+    let n = args.steady_rate * args.steady_seconds;
+    let start = seed_reminders(pool, n, args.steady_rate).await?;
+    let lags = collect(
+        &deliveries,
+        n,
+        start + chrono::Duration::seconds(args.steady_seconds as i64 + 60),
+    )
+    .await?;
+    let ms = |d: f64| d * 1000.0;
+    println!(
+        "steady {}/s for {} s       reminders={:<7} lag p50={:>7.1} ms  p99={:>7.1} ms  max={:>7.1} ms",
+        args.steady_rate,
+        args.steady_seconds,
+        lags.len(),
+        ms(percentile(&lags, 50.0)),
+        ms(percentile(&lags, 99.0)),
+        ms(lags.last().copied().unwrap_or(0.0)),
+    );
+
+    // (b)
+    deliveries.lock().expect("not poisoned").clear();
+    let due = seed_reminders(pool, args.burst, 0).await?;
+    collect(
+        &deliveries,
+        args.burst,
+        due + chrono::Duration::seconds(120),
+    )
+    .await?;
+    let last = deliveries
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap_or(due);
+    println!(
+        "burst {} due at once        all delivered {:.2} s after their fire time",
+        args.burst,
+        (last - due).num_milliseconds() as f64 / 1000.0
+    );
+
+    // (c)
+    let payload = sample_payload(pool).await?;
+    let relay_rate = relay_throughput(pool, args.relay_events, &payload).await?;
+    let bare_rate =
+        bare_throughput(&args.amqp_url, &args.exchange, args.relay_events, &payload).await?;
+    println!(
+        "outbox relay {:>9.0} events/s   bare lapin publisher {:>9.0}/s   relay/bare = {:.2}   ({} events of {} bytes)",
+        relay_rate,
+        bare_rate,
+        relay_rate / bare_rate,
+        args.relay_events,
+        payload.len()
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
+}
+
+/// A queue for `task.due` consumed without acks; records (fire time, arrival).
+async fn consume_due(url: &str, exchange: &str) -> anyhow::Result<Deliveries> {
+    let connection = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .context("connect to RabbitMQ")?;
+    let channel = connection.create_channel().await?;
+    task_service::relay::publisher::declare_exchange(&channel, exchange).await?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "task.due".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let options = BasicConsumeOptions {
+        no_ack: true,
+        ..BasicConsumeOptions::default()
+    };
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "bench".into(),
+            options,
+            FieldTable::default(),
+        )
+        .await?;
+    let deliveries: Deliveries = Arc::default();
+    let sink = deliveries.clone();
+    tokio::spawn(async move {
+        let _keep = (connection, channel);
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let at = Utc::now();
+            let body: serde_json::Value =
+                serde_json::from_slice(&delivery.data).unwrap_or_default();
+            if let Some(fire) = body["data"]["reminderTime"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            {
+                sink.lock().expect("not poisoned").push((fire.to_utc(), at));
+            }
+        }
+    });
+    Ok(deliveries)
+}
+
+/// Waits until the relay has published a probe event (it is connected).
+async fn wait_for_relay(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO outbox (event_id, routing_key, payload, traceparent) VALUES (gen_random_uuid(), 'task.probe', '{}', '')")
+        .execute(pool)
+        .await?;
+    drain(pool, Duration::from_secs(30))
+        .await
+        .context("the relay never connected")
+}
+
+/// Waits until the outbox is empty, looking cheaply every 10 ms (counting
+/// the rows each time would compete with the relay for the database).
+async fn drain(pool: &PgPool, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox)")
+            .fetch_one(pool)
+            .await?;
+        if !left {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "events still in the outbox");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `n` open tasks, each with one reminder: `rate` per second from 15 s from
+/// now, or all at that moment when `rate` is 0. Returns the first fire time.
+async fn seed_reminders(pool: &PgPool, n: u64, rate: u64) -> anyhow::Result<DateTime<Utc>> {
+    let start: DateTime<Utc> =
+        sqlx::query_scalar("SELECT date_trunc('second', now()) + interval '15 seconds'")
+            .fetch_one(pool)
+            .await?;
+    let spacing_us = if rate == 0 {
+        0
+    } else {
+        1_000_000 / rate as i64
+    };
+    sqlx::query(
+        "WITH t AS ( \
+           INSERT INTO tasks (id, owner, title, state, priority, create_time, update_time, due_time) \
+           SELECT gen_random_uuid(), 'owner-' || (g % 20000), 'Reminder ' || g, 'pending', 2, now(), now(), \
+                  $2 + make_interval(secs => (g * $3)::float8 / 1000000) \
+           FROM generate_series(0, $1 - 1) AS g RETURNING id, due_time) \
+         INSERT INTO reminders (task_id, fire_time, source) SELECT id, due_time, 'rule' FROM t",
+    )
+    .bind(i64::try_from(n)?)
+    .bind(start)
+    .bind(spacing_us)
+    .execute(pool)
+    .await
+    .context("seed reminders")?;
+    anyhow::ensure!(
+        Utc::now() < start,
+        "seeding took longer than 15 s; lower the rate or count"
+    );
+    Ok(start)
+}
+
+/// Waits for `n` deliveries; returns their lags in seconds, sorted.
+async fn collect(
+    deliveries: &Deliveries,
+    n: u64,
+    deadline: DateTime<Utc>,
+) -> anyhow::Result<Vec<f64>> {
+    loop {
+        let got = deliveries.lock().expect("not poisoned").len() as u64;
+        if got >= n {
+            break;
+        }
+        anyhow::ensure!(Utc::now() < deadline, "only {got} of {n} reminders arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut lags: Vec<f64> = deliveries
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(fire, at)| (*at - *fire).num_microseconds().unwrap_or(0) as f64 / 1e6)
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    Ok(lags)
+}
+
+/// A real event's payload, for (c).
+async fn sample_payload(pool: &PgPool) -> anyhow::Result<Vec<u8>> {
+    let task = sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM tasks LIMIT 1")
+        .fetch_one(pool)
+        .await?;
+    let task = task_service::store::tasks::get(pool, task)
+        .await?
+        .context("a seeded task")?;
+    let event = task_service::events::TaskEvent::new(
+        task_service::events::EventKind::Updated,
+        &task,
+        Utc::now(),
+        task_service::events::TraceParent::new_trace(),
+    );
+    Ok(event.payload())
+}
+
+/// Times the relay draining `n` outbox rows, from the commit of the
+/// transaction that wrote them all (when they become visible to it, and its
+/// NOTIFY wakes it) until the outbox is empty.
+async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Result<f64> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+         SELECT gen_random_uuid(), 'task.bench', $2, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
+         FROM generate_series(1, $1)",
+    )
+    .bind(i64::try_from(n)?)
+    .bind(payload)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let started = Instant::now();
+    drain(pool, Duration::from_secs(300)).await?;
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The same number of messages through one confirm-mode channel, 500 in
+/// flight, awaiting each batch's confirms: the relay's pattern without the
+/// database.
+async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> anyhow::Result<f64> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < n {
+        let batch = (n - sent).min(500);
+        let mut confirms = Vec::with_capacity(batch as usize);
+        for _ in 0..batch {
+            let id = uuid::Uuid::new_v4().to_string();
+            let properties = BasicProperties::default()
+                .with_content_type("application/cloudevents+json".into())
+                .with_delivery_mode(2)
+                .with_message_id(id.into());
+            let options = BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            };
+            confirms.push(
+                channel
+                    .basic_publish(
+                        exchange.into(),
+                        "task.bench".into(),
+                        options,
+                        payload,
+                        properties,
+                    )
+                    .await?,
+            );
+        }
+        for confirm in confirms {
+            anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a message");
+        }
+        sent += batch;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let _ = connection.close(200, "bye".into()).await;
+    Ok(rate)
+}
