@@ -5,7 +5,8 @@
 -- deleted once RabbitMQ confirmed it.
 CREATE TABLE outbox (
     id            bigserial PRIMARY KEY,
-    event_id      uuid        NOT NULL UNIQUE,
+    -- UUID v7 made by the service: unique without an index to maintain.
+    event_id      uuid        NOT NULL,
     routing_key   text        NOT NULL,
     -- The CloudEvents JSON, exactly as published.
     payload       bytea       NOT NULL,

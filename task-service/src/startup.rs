@@ -24,6 +24,7 @@ use crate::grpc::TaskApi;
 use crate::relay::Relay;
 use crate::scheduler::Scheduler;
 use crate::service::Tasks;
+use crate::store::Commit;
 use crate::watch::WatchHub;
 use crate::{http, store};
 
@@ -83,9 +84,10 @@ impl Application {
         let amqp_url = self.settings.amqp_url.clone();
         let exchange = self.settings.amqp_exchange.clone();
         let broker_up = Arc::new(AtomicBool::new(false));
+        let url = &self.settings.database_url;
         let relay_pool =
-            store::connect_relay_pool(&self.settings.database_url, RELAY_WORKERS as u32 + 1)
-                .await?;
+            store::connect_worker_pool(url, RELAY_WORKERS as u32 + 1, Commit::Asynchronous).await?;
+        let scheduler_pool = store::connect_worker_pool(url, 2, Commit::Durable).await?;
         let relay = Relay::new(
             relay_pool.clone(),
             amqp_url.clone(),
@@ -97,7 +99,7 @@ impl Application {
         let relays: Vec<_> = (0..RELAY_WORKERS)
             .map(|_| tokio::spawn(relay.clone().run(shutdown.clone())))
             .collect();
-        let scheduler = tokio::spawn(Scheduler::new(self.pool.clone()).run(shutdown.clone()));
+        let scheduler = tokio::spawn(Scheduler::new(scheduler_pool.clone()).run(shutdown.clone()));
         let watch = WatchHub::start(amqp_url, exchange, shutdown.clone());
         let api = TaskApi::new(
             Tasks::new(self.pool.clone()),
@@ -184,6 +186,7 @@ impl Application {
             tracing::warn!("background workers did not stop within the shutdown deadline");
         }
         relay_pool.close().await;
+        scheduler_pool.close().await;
         self.pool.close().await;
         tracing::info!("task-service stopped");
         result
