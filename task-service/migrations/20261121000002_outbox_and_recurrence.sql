@@ -1,5 +1,6 @@
--- Events waiting to be published (the transactional outbox), wake-ups for the
--- relay and the scheduler, and recurrence bookkeeping.
+-- Events waiting to be published (the transactional outbox) and recurrence
+-- bookkeeping. (Wake-ups are NOTIFYs the service sends, coalesced: a NOTIFY
+-- per commit would serialise commits on PostgreSQL's notification queue.)
 
 -- One row per event, written in the transaction of the change it reports and
 -- deleted once RabbitMQ confirmed it.
@@ -26,15 +27,6 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_unclaimed ON outbox (id) WHERE claimed_until IS NULL;
 CREATE INDEX outbox_leased ON outbox (claimed_until) WHERE claimed_until IS NOT NULL;
 
--- The relay listens for this instead of polling.
-CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('todogenie_outbox', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
-
 -- recurrence_done: the next occurrence was created (or the rule ended), so
 -- completing, cancelling or the due time passing never makes a second one.
 -- series_start: the first occurrence's due time, where COUNT counts from.
@@ -46,14 +38,3 @@ CREATE UNIQUE INDEX tasks_series_due_time ON tasks (series_id, due_time) WHERE s
 -- Recurring tasks whose next occurrence is still to be made, by due time.
 CREATE INDEX tasks_recurrence_pending ON tasks (due_time)
     WHERE recurrence <> '' AND NOT recurrence_done;
-
--- The scheduler sleeps until the next fire time; new fire times wake it.
-CREATE FUNCTION schedule_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('todogenie_schedule', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER reminders_notify AFTER INSERT ON reminders
-    FOR EACH STATEMENT EXECUTE FUNCTION schedule_notify();
-CREATE TRIGGER tasks_recurrence_notify AFTER INSERT OR UPDATE OF due_time, recurrence ON tasks
-    FOR EACH STATEMENT EXECUTE FUNCTION schedule_notify();

@@ -3,7 +3,7 @@
 //! reminder fires once), writes their `task.due` events to the outbox and
 //! removes them, in one transaction. It also makes the next occurrence of
 //! recurring tasks whose due time has passed. It sleeps until the next fire
-//! time, and a NOTIFY on new reminders wakes it early.
+//! time; new reminders wake it early (see `wake`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,30 +13,38 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{TaskEvent, TraceParent};
-use crate::relay::{listen, wait_for_work};
 use crate::service::recurrence::spawn_next;
 use crate::store;
-
-pub const SCHEDULE_CHANNEL: &str = "todogenie_schedule";
+use crate::wake::Wake;
 /// Longest sleep when nothing is scheduled (a missed NOTIFY costs this much).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Scheduler {
     pool: PgPool,
+    wake: Wake,
     /// Reminders (and recurring tasks) per transaction.
     pub batch: i64,
 }
 
 impl Scheduler {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool, batch: 1000 }
+    pub fn new(pool: PgPool, wake: Wake) -> Self {
+        Self {
+            pool,
+            wake,
+            batch: 1000,
+        }
     }
 
     /// Fires what is due now; returns how many reminders and recurring tasks
     /// it handled (0: nothing was due).
     pub async fn run_once(&self) -> anyhow::Result<usize> {
-        Ok(self.fire_due_reminders().await? + self.continue_series().await?)
+        let done = self.fire_due_reminders().await? + self.continue_series().await?;
+        if done > 0 {
+            self.wake.outbox_written();
+            self.wake.schedule_changed();
+        }
+        Ok(done)
     }
 
     async fn fire_due_reminders(&self) -> anyhow::Result<usize> {
@@ -87,21 +95,19 @@ impl Scheduler {
 
     /// Runs until `shutdown`, waking at each fire time.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut wake = match listen(&self.pool, SCHEDULE_CHANNEL).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "scheduler polls: cannot LISTEN");
-                None
-            }
-        };
+        let mut waiter = self.wake.schedule_waiter(&self.pool).await;
         while !shutdown.is_cancelled() {
+            waiter.mark_seen();
             match self.run_once().await {
                 // More may be due than one batch held.
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "scheduler round failed");
-                    wait_for_work(&mut None, Duration::from_secs(1), &shutdown).await;
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
                     continue;
                 }
             }
@@ -119,7 +125,7 @@ impl Scheduler {
                     Duration::from_secs(1)
                 }
             };
-            wait_for_work(&mut wake, sleep.min(MAX_SLEEP), &shutdown).await;
+            waiter.wait(sleep.min(MAX_SLEEP), &shutdown).await;
         }
     }
 }

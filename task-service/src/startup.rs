@@ -25,6 +25,7 @@ use crate::relay::Relay;
 use crate::scheduler::Scheduler;
 use crate::service::Tasks;
 use crate::store::Commit;
+use crate::wake::Wake;
 use crate::watch::WatchHub;
 use crate::{http, store};
 
@@ -88,21 +89,25 @@ impl Application {
         let relay_pool =
             store::connect_worker_pool(url, RELAY_WORKERS as u32 + 1, Commit::Asynchronous).await?;
         let scheduler_pool = store::connect_worker_pool(url, 2, Commit::Durable).await?;
+        let wake = Wake::start(self.pool.clone(), shutdown.clone());
         let relay = Relay::new(
             relay_pool.clone(),
             amqp_url.clone(),
             exchange.clone(),
             broker_up.clone(),
+            wake.clone(),
         );
         // Several relay loops overlap one batch's database work with another's
         // wait for confirms; SKIP LOCKED keeps their claims apart.
         let relays: Vec<_> = (0..RELAY_WORKERS)
             .map(|_| tokio::spawn(relay.clone().run(shutdown.clone())))
             .collect();
-        let scheduler = tokio::spawn(Scheduler::new(scheduler_pool.clone()).run(shutdown.clone()));
+        let scheduler = tokio::spawn(
+            Scheduler::new(scheduler_pool.clone(), wake.clone()).run(shutdown.clone()),
+        );
         let watch = WatchHub::start(amqp_url, exchange, shutdown.clone());
         let api = TaskApi::new(
-            Tasks::new(self.pool.clone()),
+            Tasks::new(self.pool.clone(), wake),
             PageTokens::new(&self.settings.jwt_secret),
             watch,
         );

@@ -1,6 +1,8 @@
 //! The outbox relay: claims committed events under a lease, publishes them
 //! with confirms, deletes what the broker confirmed and gives back what it
-//! did not. It wakes on NOTIFY (with a slow fallback poll) and rebuilds its
+//! did not. It wakes when events are written (see `wake`: at once in this
+//! process, by LISTEN/NOTIFY from other replicas), with a slow fallback
+//! poll, and rebuilds its
 //! RabbitMQ connection with backoff whenever it breaks; a row is only ever
 //! deleted after its ack, so an outage delays events and loses none.
 
@@ -11,15 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::outbox;
+use crate::wake::Wake;
 pub use publisher::{Delivery, Publisher};
 
-/// The channel the outbox trigger notifies.
-pub const OUTBOX_CHANNEL: &str = "todogenie_outbox";
 /// How often an idle relay looks anyway (a missed NOTIFY, expired leases).
 const FALLBACK_POLL: Duration = Duration::from_secs(5);
 
@@ -30,6 +30,7 @@ pub struct Relay {
     exchange: String,
     /// Whether the relay holds a working broker connection (for /readyz).
     broker_up: Arc<AtomicBool>,
+    wake: Wake,
     /// Rows per claim: all of them are in flight at once.
     pub batch: i64,
     /// How long a claim keeps other relays off a row.
@@ -55,12 +56,14 @@ impl Relay {
         amqp_url: String,
         exchange: String,
         broker_up: Arc<AtomicBool>,
+        wake: Wake,
     ) -> Self {
         Self {
             pool,
             amqp_url,
             exchange,
             broker_up,
+            wake,
             batch: 1000,
             lease: Duration::from_secs(30),
         }
@@ -120,16 +123,7 @@ impl Relay {
 
     /// Relays until `shutdown`; the batch in flight is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut wake = match listen(&self.pool, OUTBOX_CHANNEL).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "outbox relay polls: cannot LISTEN"
-                );
-                None
-            }
-        };
+        let mut waiter = self.wake.outbox_waiter(&self.pool).await;
         let mut publisher: Option<Publisher> = None;
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
@@ -156,6 +150,7 @@ impl Relay {
                 }
                 continue;
             };
+            waiter.mark_seen();
             let result = if current.is_connected() {
                 self.run_once(current).await
             } else {
@@ -163,7 +158,7 @@ impl Relay {
             };
             match result {
                 Ok(Outcome::Published(_)) => {}
-                Ok(Outcome::Idle) => wait_for_work(&mut wake, FALLBACK_POLL, &shutdown).await,
+                Ok(Outcome::Idle) => waiter.wait(FALLBACK_POLL, &shutdown).await,
                 Err(e) => {
                     failures += 1;
                     self.set_broker_up(false);
@@ -196,37 +191,9 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5))
 }
 
-pub async fn listen(pool: &PgPool, channel: &str) -> anyhow::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(channel).await?;
-    Ok(listener)
-}
-
 async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) {
     tokio::select! {
         () = shutdown.cancelled() => {}
         () = tokio::time::sleep(duration) => {}
-    }
-}
-
-/// Waits for a NOTIFY, `timeout`, or shutdown. A broken listener is
-/// reconnected by sqlx on the next `recv`; meanwhile we wait out the timeout.
-pub async fn wait_for_work(
-    wake: &mut Option<PgListener>,
-    timeout: Duration,
-    shutdown: &CancellationToken,
-) {
-    match wake {
-        Some(listener) => tokio::select! {
-            () = shutdown.cancelled() => {}
-            () = tokio::time::sleep(timeout) => {}
-            received = listener.recv() => {
-                if let Err(e) = received {
-                    tracing::debug!(error = %e, "LISTEN connection dropped");
-                    sleep_or_cancel(Duration::from_millis(200), shutdown).await;
-                }
-            }
-        },
-        None => sleep_or_cancel(timeout, shutdown).await,
     }
 }

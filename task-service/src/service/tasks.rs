@@ -15,6 +15,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::events::{EventKind, TaskEvent, TraceParent};
 use crate::store;
+use crate::wake::Wake;
 
 /// A CreateTask `request_id` and a hash of the request it came with.
 #[derive(Debug, Clone)]
@@ -33,11 +34,18 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Tasks {
     pool: PgPool,
+    wake: Wake,
 }
 
 impl Tasks {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, wake: Wake) -> Self {
+        Self { pool, wake }
+    }
+
+    /// After a commit that wrote events (and maybe fire times).
+    fn committed(&self) {
+        self.wake.outbox_written();
+        self.wake.schedule_changed();
     }
 
     pub async fn create(
@@ -61,6 +69,7 @@ impl Tasks {
         let fire_times = task.upcoming_fire_times(now);
         let created = TaskEvent::new(EventKind::Created, &task, now, trace);
         if store::tasks::insert_new(&self.pool, &task, &fire_times, stored_key, &created).await? {
+            self.committed();
             return Ok(task);
         }
         let key = key.expect("only a request id makes the insert a no-op");
@@ -164,6 +173,7 @@ impl Tasks {
             super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?;
         }
         tx.commit().await?;
+        self.committed();
         Ok(task)
     }
 
@@ -175,6 +185,7 @@ impl Tasks {
         let event = TaskEvent::new(EventKind::Deleted, &task, now, trace);
         store::outbox::enqueue(&mut tx, &[event]).await?;
         tx.commit().await?;
+        self.committed();
         Ok(())
     }
 
@@ -202,6 +213,7 @@ impl Tasks {
         store::outbox::enqueue(&mut tx, &[event]).await?;
         let next = super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?;
         tx.commit().await?;
+        self.committed();
         Ok((task, next))
     }
 
@@ -229,6 +241,7 @@ impl Tasks {
         let event = TaskEvent::new(EventKind::Updated, &task, now, trace);
         store::outbox::enqueue(&mut tx, &[event]).await?;
         tx.commit().await?;
+        self.committed();
         Ok(task)
     }
 }

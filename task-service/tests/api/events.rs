@@ -223,11 +223,14 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
 
     // An exchange nobody has bound a queue to: the broker returns the message.
     let exchange = format!("{}.unbound", app.exchange);
+    let wake =
+        task_service::wake::Wake::start(pool.clone(), tokio_util::sync::CancellationToken::new());
     let relay = Relay::new(
         pool.clone(),
         crate::tap::AMQP_URL.into(),
         exchange.clone(),
         Arc::new(AtomicBool::new(true)),
+        wake,
     );
     let publisher = Publisher::connect(crate::tap::AMQP_URL, &exchange)
         .await

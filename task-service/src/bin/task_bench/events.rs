@@ -163,9 +163,18 @@ async fn wait_for_relay(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO outbox (event_id, routing_key, payload, traceparent) VALUES (gen_random_uuid(), 'task.probe', '{}', '')")
         .execute(pool)
         .await?;
+    notify(pool, task_service::wake::OUTBOX_CHANNEL).await?;
     drain(pool, Duration::from_secs(30))
         .await
         .context("the relay never connected")
+}
+
+async fn notify(pool: &PgPool, channel: &str) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Waits until the outbox is empty, looking cheaply every 10 ms (counting
@@ -210,6 +219,9 @@ async fn seed_reminders(pool: &PgPool, n: u64, rate: u64) -> anyhow::Result<Date
     .execute(pool)
     .await
     .context("seed reminders")?;
+    // Written behind the service's back: tell its scheduler, as any other
+    // writer must.
+    notify(pool, task_service::wake::SCHEDULE_CHANNEL).await?;
     anyhow::ensure!(
         Utc::now() < start,
         "seeding took longer than 15 s; lower the rate or count"
@@ -274,6 +286,7 @@ async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Resu
     .await?;
     tx.commit().await?;
     let started = Instant::now();
+    notify(pool, task_service::wake::OUTBOX_CHANNEL).await?;
     drain(pool, Duration::from_secs(300)).await?;
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }

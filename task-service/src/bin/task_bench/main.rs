@@ -128,13 +128,6 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    println!(
-        "# task-bench {} streams over {} connections, {} s per RPC, {} cores",
-        args.clients,
-        args.connections.clamp(1, args.clients),
-        args.seconds,
-        num_cores()
-    );
     if args.events {
         let event_args = events::EventArgs {
             amqp_url: args.amqp_url.clone(),
@@ -151,6 +144,13 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if !args.lists_only {
+        println!(
+            "# task-bench {} streams over {} connections, {} s per RPC, {} cores",
+            args.clients,
+            args.connections.clamp(1, args.clients),
+            args.seconds,
+            num_cores()
+        );
         rpc_and_pgbench(&args, &target, &database_url).await?;
     }
     if !args.skip_seed {
