@@ -6,7 +6,7 @@
 //! (b) a burst (100,000 reminders due in the same second): time until the
 //!     last one is delivered;
 //! (c) the relay draining N outbox rows against a bare lapin publisher with
-//!     confirms (same broker, same exchange, same payloads, 500 in flight).
+//!     confirms (same broker, exchange, payloads, connections and batches).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -291,48 +291,63 @@ async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Resu
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The same number of messages through one confirm-mode channel, 500 in
-/// flight, awaiting each batch's confirms: the relay's pattern without the
-/// database.
+/// The same messages published as the relay publishes them, without the
+/// database: as many connections as relay loops, each with a confirm-mode
+/// channel and a batch in flight at a time, awaiting the batch's confirms.
 async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> anyhow::Result<f64> {
-    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let started = Instant::now();
-    let mut sent = 0;
-    while sent < n {
-        let batch = (n - sent).min(500);
-        let mut confirms = Vec::with_capacity(batch as usize);
-        for _ in 0..batch {
-            let id = uuid::Uuid::new_v4().to_string();
-            let properties = BasicProperties::default()
-                .with_content_type("application/cloudevents+json".into())
-                .with_delivery_mode(2)
-                .with_message_id(id.into());
-            let options = BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            };
-            confirms.push(
-                channel
-                    .basic_publish(
-                        exchange.into(),
-                        "task.bench".into(),
-                        options,
-                        payload,
-                        properties,
-                    )
-                    .await?,
-            );
-        }
-        for confirm in confirms {
-            anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a message");
-        }
-        sent += batch;
+    let workers = task_service::startup::RELAY_WORKERS as u64;
+    let mut channels = Vec::new();
+    for _ in 0..workers {
+        let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channels.push((connection, channel));
     }
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    let _ = connection.close(200, "bye".into()).await;
-    Ok(rate)
+    let started = Instant::now();
+    let mut publishers = Vec::new();
+    for (i, (connection, channel)) in channels.into_iter().enumerate() {
+        let share = n / workers + u64::from((i as u64) < n % workers);
+        let exchange = exchange.to_owned();
+        let payload = payload.to_vec();
+        publishers.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < share {
+                let batch = (share - sent).min(1000);
+                let mut confirms = Vec::with_capacity(batch as usize);
+                for _ in 0..batch {
+                    let properties = BasicProperties::default()
+                        .with_content_type("application/cloudevents+json".into())
+                        .with_delivery_mode(2)
+                        .with_message_id(uuid::Uuid::new_v4().to_string().into());
+                    let options = BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    };
+                    confirms.push(
+                        channel
+                            .basic_publish(
+                                exchange.as_str().into(),
+                                "task.bench".into(),
+                                options,
+                                &payload,
+                                properties,
+                            )
+                            .await?,
+                    );
+                }
+                for confirm in confirms {
+                    anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a message");
+                }
+                sent += batch;
+            }
+            let _ = connection.close(200, "bye".into()).await;
+            anyhow::Ok(())
+        }));
+    }
+    for publisher in publishers {
+        publisher.await??;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
