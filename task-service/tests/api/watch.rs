@@ -91,3 +91,54 @@ async fn watch(client: &mut crate::helpers::Client) -> tonic::Streaming<pb::Task
         }
     }
 }
+
+#[tokio::test]
+async fn a_watcher_that_stops_reading_holds_back_nobody() {
+    let app = spawn_app().await;
+    app.ready().await;
+    let mut admin = app.client("ops", Role::Admin).await;
+    let mut stalled = watch(&mut admin).await;
+    let mut reader = watch(&mut admin).await;
+
+    // More events than a watcher may fall behind by (4,096).
+    const EVENTS: usize = 5000;
+    let writer = admin.clone();
+    let produce = tokio::spawn(async move {
+        for chunk in 0..EVENTS / 50 {
+            let calls = (0..50).map(|i| {
+                let mut client = writer.clone();
+                tokio::spawn(async move {
+                    client
+                        .create_task(create(titled(&format!("Event {chunk}/{i}"))))
+                        .await
+                        .unwrap();
+                })
+            });
+            futures::future::join_all(calls).await;
+        }
+    });
+    let mut seen = 0;
+    while seen < EVENTS {
+        next(&mut reader).await;
+        seen += 1;
+    }
+    produce.await.unwrap();
+
+    // The stalled watcher was not waited for: it now gets what its buffers
+    // held, then either the rest or, had it fallen more than 4,096 events
+    // behind, RESOURCE_EXHAUSTED. Nothing is skipped silently.
+    let mut delivered = 0;
+    while delivered < EVENTS {
+        match tokio::time::timeout(Duration::from_secs(10), stalled.message())
+            .await
+            .expect("an answer")
+        {
+            Ok(Some(_)) => delivered += 1,
+            Ok(None) => panic!("the stream ended without saying why"),
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                break;
+            }
+        }
+    }
+}
