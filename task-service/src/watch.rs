@@ -1,12 +1,11 @@
-//! WatchTasks' feed. Each replica consumes every published event from an
-//! exclusive, server-named queue bound to `task.#` (so it sees the events of
-//! every replica, committed ones only) and fans them out to its watchers
-//! through a broadcast channel. A watcher that falls behind, or a feed that
+//! WatchTasks' feed. While anyone watches, a replica consumes every published
+//! event from an exclusive, server-named queue bound to `task.#` (so it sees
+//! the events of every replica, committed ones only) and fans them out to its
+//! watchers through a broadcast channel. A watcher that falls behind, or a feed that
 //! was interrupted (its queue goes with its connection), ends the stream
 //! with an error instead of silently skipping events.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -14,7 +13,7 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use todogenie_proto::v1 as pb;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
@@ -25,6 +24,10 @@ use crate::relay::publisher::declare_exchange;
 
 /// Events buffered per watcher before it counts as too slow.
 const WATCHER_BUFFER: usize = 4096;
+/// How often a consuming hub checks whether anyone still watches.
+const IDLE_CHECK: Duration = Duration::from_secs(10);
+/// How long a new watcher waits for the feed to go live.
+const LIVE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 enum Feed {
@@ -37,55 +40,89 @@ enum Feed {
 
 #[derive(Clone)]
 pub struct WatchHub {
+    inner: Arc<Hub>,
+}
+
+struct Hub {
     feed: broadcast::Sender<Feed>,
-    live: Arc<AtomicBool>,
+    /// True while the queue is bound and consumed: nothing published since
+    /// is missed.
+    live: watch::Sender<bool>,
+    /// Whether a consumer task runs; taken with a watcher's subscription so
+    /// the consumer never stops under a new watcher.
+    running: Mutex<bool>,
+    amqp_url: String,
+    exchange: String,
     /// Open streams end when the service shuts down.
     shutdown: CancellationToken,
 }
 
 impl WatchHub {
-    /// Starts consuming; reconnects with backoff until `shutdown`.
+    /// A hub that consumes only while someone watches: a replica with no
+    /// watchers costs the broker nothing per event.
     pub fn start(amqp_url: String, exchange: String, shutdown: CancellationToken) -> Self {
         let (feed, _) = broadcast::channel(WATCHER_BUFFER);
-        let hub = Self {
-            feed,
-            live: Arc::new(AtomicBool::new(false)),
-            shutdown: shutdown.clone(),
-        };
-        tokio::spawn(hub.clone().consume(amqp_url, exchange, shutdown));
-        hub
+        Self {
+            inner: Arc::new(Hub {
+                feed,
+                live: watch::channel(false).0,
+                running: Mutex::new(false),
+                amqp_url,
+                exchange,
+                shutdown,
+            }),
+        }
     }
+}
 
-    async fn consume(self, amqp_url: String, exchange: String, shutdown: CancellationToken) {
+impl Hub {
+    /// Consumes, reconnecting with backoff, until shutdown or until nobody
+    /// has watched for an idle check.
+    async fn consume(self: Arc<Self>) {
         let mut failures = 0u32;
-        while !shutdown.is_cancelled() {
+        loop {
             let result = tokio::select! {
-                () = shutdown.cancelled() => break,
-                result = self.consume_once(&amqp_url, &exchange) => result,
+                () = self.shutdown.cancelled() => Ok(()),
+                result = self.consume_once() => result,
             };
-            if self.live.swap(false, Ordering::SeqCst) {
+            if self.live.send_replace(false) {
                 let _ = self.feed.send(Feed::Interrupted);
             }
-            failures += 1;
-            if let Err(e) = result {
-                tracing::warn!(
+            match result {
+                Ok(()) if self.shutdown.is_cancelled() => break,
+                Ok(()) => {
+                    // Idle: stop, unless a watcher arrived meanwhile.
+                    let mut running = self.running.lock().expect("not poisoned");
+                    if self.feed.receiver_count() == 0 {
+                        *running = false;
+                        return;
+                    }
+                    failures = 0;
+                    continue;
+                }
+                Err(e) => tracing::warn!(
                     error = format!("{e:#}"),
                     "WatchTasks feed interrupted; reconnecting"
-                );
+                ),
             }
+            failures += 1;
             let pause =
                 Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
             tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = self.shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => {}
             }
         }
+        *self.running.lock().expect("not poisoned") = false;
     }
 
-    async fn consume_once(&self, amqp_url: &str, exchange: &str) -> anyhow::Result<()> {
+    /// One connection's worth of consuming. `Ok` when nobody watched at an
+    /// idle check.
+    async fn consume_once(&self) -> anyhow::Result<()> {
+        let exchange = self.exchange.as_str();
         let properties = ConnectionProperties::default()
             .with_connection_name(format!("task-service watch {exchange}").into());
-        let connection = Connection::connect(amqp_url, properties).await?;
+        let connection = Connection::connect(&self.amqp_url, properties).await?;
         let channel = connection.create_channel().await?;
         declare_exchange(&channel, exchange).await?;
         // Exclusive and server-named: this replica's private copy of the
@@ -122,43 +159,63 @@ impl WatchHub {
                 FieldTable::default(),
             )
             .await?;
-        self.live.store(true, Ordering::SeqCst);
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery?;
-            if self.feed.receiver_count() == 0 {
-                // Nobody is watching: don't spend CPU decoding.
-                continue;
-            }
-            match to_task_event(&delivery.data) {
-                Some((owner, event)) => {
-                    // No receivers is fine: nobody is watching.
-                    let _ = self.feed.send(Feed::Event {
-                        owner,
-                        event: Arc::new(event),
-                    });
+        self.live.send_replace(true);
+        let mut idle_check = tokio::time::interval(IDLE_CHECK);
+        idle_check.tick().await;
+        loop {
+            tokio::select! {
+                _ = idle_check.tick() => {
+                    if self.feed.receiver_count() == 0 {
+                        let _ = connection.close(200, "no watchers".into()).await;
+                        return Ok(());
+                    }
                 }
-                None => {
-                    tracing::warn!("WatchTasks feed skipped a message that is not a task event")
+                delivery = consumer.next() => {
+                    let Some(delivery) = delivery else { anyhow::bail!("the consumer ended") };
+                    let delivery = delivery?;
+                    match to_task_event(&delivery.data) {
+                        // No receivers is fine: the last watcher just left.
+                        Some((owner, event)) => {
+                            let _ = self.feed.send(Feed::Event { owner, event: Arc::new(event) });
+                        }
+                        None => tracing::warn!("WatchTasks feed skipped a message that is not a task event"),
+                    }
                 }
             }
         }
-        anyhow::bail!("the consumer ended")
     }
+}
 
+impl WatchHub {
     /// A stream of the events `caller` may see (admin and service: all).
-    pub fn subscribe(
+    /// It starts once the feed is live (consuming), so it misses nothing
+    /// published from then on.
+    pub async fn subscribe(
         &self,
         caller: &Caller,
     ) -> Result<ReceiverStream<Result<pb::TaskEvent, Status>>, Status> {
-        if !self.live.load(Ordering::SeqCst) {
+        let hub = &self.inner;
+        let mut feed = {
+            let mut running = hub.running.lock().expect("not poisoned");
+            let feed = hub.feed.subscribe();
+            if !*running {
+                *running = true;
+                tokio::spawn(hub.clone().consume());
+            }
+            feed
+        };
+        let mut live = hub.live.subscribe();
+        if tokio::time::timeout(LIVE_WAIT, live.wait_for(|up| *up))
+            .await
+            .is_err()
+        {
             return Err(Status::unavailable(
-                "the event feed is not connected yet; try again",
+                "the event feed cannot reach RabbitMQ; try again",
             ));
         }
-        let mut feed = self.feed.subscribe();
         let (tx, rx) = mpsc::channel(64);
         let caller = caller.clone();
-        let shutdown = self.shutdown.clone();
+        let shutdown = hub.shutdown.clone();
         tokio::spawn(async move {
             loop {
                 let received = tokio::select! {

@@ -244,7 +244,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<Self::WatchTasksStream>, Status> {
         observe("WatchTasks", async {
             let caller = caller(&request)?;
-            let stream = self.watch.subscribe(&caller)?;
+            let stream = self.watch.subscribe(&caller).await?;
             Ok(Response::new(Box::pin(stream) as EventStream))
         })
         .await
