@@ -1,6 +1,7 @@
-//! RabbitMQ taking every connection away mid-run. A test binary of its own:
-//! `rabbitmqctl close_all_connections` closes every client's connections,
-//! so nothing else may run beside it (cargo runs test binaries one by one).
+//! RabbitMQ taking every connection away mid-run, and stopping and starting.
+//! A test binary of its own: `rabbitmqctl close_all_connections` and
+//! `stop_app` act on every client, so nothing else may run beside them
+//! (cargo runs test binaries one by one; here they take turns).
 
 // Shared with the API tests; this binary uses only part of them.
 #[allow(dead_code)]
@@ -15,24 +16,39 @@ use std::time::Duration;
 
 use helpers::{create, spawn_app, titled};
 
-async fn close_all_connections() {
+/// The tests here act on the whole broker: one at a time.
+static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn rabbitmqctl(args: &[&str]) {
     let output = tokio::process::Command::new("rabbitmqctl")
-        .args([
-            "close_all_connections",
-            "test: closing every connection mid-run",
-        ])
+        .args(args)
         .output()
         .await
         .expect("rabbitmqctl must be installed (it comes with rabbitmq-server)");
     assert!(
         output.status.success(),
-        "rabbitmqctl failed: {}",
+        "rabbitmqctl {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
 
+async fn close_all_connections() {
+    rabbitmqctl(&[
+        "close_all_connections",
+        "test: closing every connection mid-run",
+    ])
+    .await;
+}
+
+async fn ready_status(app: &helpers::TestApp) -> u16 {
+    reqwest::get(format!("http://{}/readyz", app.http_addr))
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
 #[tokio::test]
 async fn closing_every_broker_connection_mid_run_loses_no_event() {
+    let _broker = BROKER.lock().await;
     let app = spawn_app().await;
     app.ready().await;
     let tap = app.tap().await;
@@ -108,5 +124,61 @@ async fn closing_every_broker_connection_mid_run_loses_no_event() {
         .await
         .unwrap();
     assert_eq!(left, 0, "the outbox drained");
+    app.ready().await;
+}
+
+#[tokio::test]
+async fn events_committed_while_the_broker_is_stopped_go_out_when_it_is_back() {
+    let _broker = BROKER.lock().await;
+    let app = spawn_app().await;
+    app.ready().await;
+    let tap = app.tap().await;
+    let mut alice = app.user("alice").await;
+    alice
+        .create_task(create(titled("Before the outage")))
+        .await
+        .unwrap();
+    tap.wait_until(Duration::from_secs(10), "the first event", |all| {
+        all.len() == 1
+    })
+    .await;
+
+    rabbitmqctl(&["stop_app"]).await;
+    // The service keeps taking changes; their events wait in the outbox.
+    let mut ids = HashSet::new();
+    for i in 0..20 {
+        let task = alice
+            .create_task(create(titled(&format!("During the outage {i}"))))
+            .await
+            .unwrap();
+        ids.insert(task.into_inner().id);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ready_status(&app).await != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz stayed 200 without a broker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 20);
+    rabbitmqctl(&["start_app"]).await;
+    rabbitmqctl(&["await_startup"]).await;
+
+    let received = tap
+        .wait_until(Duration::from_secs(60), "the outage's events", |all| {
+            let seen: HashSet<&str> = all
+                .iter()
+                .filter_map(|e| e.body["subject"].as_str())
+                .collect();
+            ids.iter().all(|id| seen.contains(id.as_str()))
+        })
+        .await;
+    let distinct: HashSet<&str> = received.iter().map(|e| e.message_id.as_str()).collect();
+    assert_eq!(distinct.len(), 21, "one event per change");
     app.ready().await;
 }

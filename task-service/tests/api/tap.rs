@@ -63,7 +63,11 @@ impl EventTap {
             .await
             .unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(consume_forever(queue.clone(), received.clone()));
+        let task = tokio::spawn(consume_forever(
+            exchange.to_owned(),
+            queue.clone(),
+            received.clone(),
+        ));
         EventTap {
             queue,
             received,
@@ -122,7 +126,7 @@ async fn connect() -> Connection {
         .expect("RabbitMQ must run on 127.0.0.1:5672 (guest/guest)")
 }
 
-async fn consume_forever(queue: String, received: Arc<Mutex<Vec<Received>>>) {
+async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Vec<Received>>>) {
     loop {
         let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
         else {
@@ -132,6 +136,29 @@ async fn consume_forever(queue: String, received: Arc<Mutex<Vec<Received>>>) {
         let Ok(channel) = connection.create_channel().await else {
             continue;
         };
+        // A broker restart forgets non-durable queues: declare and bind again.
+        let declared = channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .is_ok()
+            && channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    exchange.as_str().into(),
+                    "task.#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .is_ok();
+        if !declared {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
         let Ok(mut consumer) = channel
             .basic_consume(
                 queue.as_str().into(),

@@ -103,6 +103,34 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
 }
 
+/// A queue bound to every event, kept (with its connection) while the
+/// returned value lives, and deleted with it.
+pub async fn bind_sink(url: &str, exchange: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
+    let connection = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .context("connect to RabbitMQ")?;
+    let channel = connection.create_channel().await?;
+    task_service::relay::publisher::declare_exchange(&channel, exchange).await?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "task.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, channel))
+}
+
 /// A queue for `task.due` consumed without acks; records (fire time, arrival).
 async fn consume_due(url: &str, exchange: &str) -> anyhow::Result<Deliveries> {
     let connection = Connection::connect(url, ConnectionProperties::default())

@@ -151,6 +151,10 @@ async fn main() -> anyhow::Result<()> {
             args.seconds,
             num_cores()
         );
+        // A queue where the notifier's would be, so that every event is
+        // routed and stored as in production (nobody consumes it here: the
+        // consumer's CPU is another service's).
+        let _sink = events::bind_sink(&args.amqp_url, &format!("bench.{}", args.database)).await?;
         rpc_and_pgbench(&args, &target, &database_url).await?;
     }
     if !args.skip_seed {
