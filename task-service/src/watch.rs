@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use todogenie_proto::v1 as pb;
@@ -20,7 +20,7 @@ use tonic::Status;
 
 use crate::auth::Caller;
 use crate::events::{CloudEvent, EventKind};
-use crate::relay::publisher::declare_exchange;
+use crate::relay::publisher::bind_private_queue;
 
 /// Events buffered per watcher before it counts as too slow.
 const WATCHER_BUFFER: usize = 4096;
@@ -124,33 +124,12 @@ impl Hub {
             .with_connection_name(format!("task-service watch {exchange}").into());
         let connection = Connection::connect(&self.amqp_url, properties).await?;
         let channel = connection.create_channel().await?;
-        declare_exchange(&channel, exchange).await?;
-        // Exclusive and server-named: this replica's private copy of the
-        // stream, deleted with the connection.
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                exchange.into(),
-                "task.#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        // This replica's private copy of the stream, gone with the connection.
+        let queue = bind_private_queue(&channel, exchange, "task.#").await?;
         // no_ack: a live view, nothing to redeliver once the queue is gone.
         let mut consumer = channel
             .basic_consume(
-                queue.name().clone(),
+                queue,
                 "watch".into(),
                 BasicConsumeOptions {
                     no_ack: true,

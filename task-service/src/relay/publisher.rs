@@ -3,8 +3,11 @@
 //! flight at once and reports, per row, what the broker said.
 
 use anyhow::Context;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -43,6 +46,34 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin::Resul
             FieldTable::default(),
         )
         .await
+}
+
+/// Declares the exchange and a private queue (exclusive, server-named,
+/// gone with the connection) bound to it with `routing_key`; returns its name.
+pub async fn bind_private_queue(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+) -> lapin::Result<ShortString> {
+    declare_exchange(channel, exchange).await?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue.name().clone())
 }
 
 impl Publisher {

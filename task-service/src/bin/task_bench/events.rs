@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sqlx::PgPool;
+use task_service::relay::publisher::bind_private_queue;
 
 pub struct EventArgs {
     pub amqp_url: String,
@@ -103,69 +101,32 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
 }
 
-/// A queue bound to every event, kept (with its connection) while the
-/// returned value lives, and deleted with it.
-pub async fn bind_sink(url: &str, exchange: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
+async fn connect(url: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
         .context("connect to RabbitMQ")?;
     let channel = connection.create_channel().await?;
-    task_service::relay::publisher::declare_exchange(&channel, exchange).await?;
-    let options = QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..QueueDeclareOptions::default()
-    };
-    let queue = channel
-        .queue_declare("".into(), options, FieldTable::default())
-        .await?;
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            "task.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    Ok((connection, channel))
+}
+
+/// A queue bound to every event, kept (with its connection) while the
+/// returned value lives, and deleted with it.
+pub async fn bind_sink(url: &str, exchange: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
+    let (connection, channel) = connect(url).await?;
+    bind_private_queue(&channel, exchange, "task.#").await?;
     Ok((connection, channel))
 }
 
 /// A queue for `task.due` consumed without acks; records (fire time, arrival).
 async fn consume_due(url: &str, exchange: &str) -> anyhow::Result<Deliveries> {
-    let connection = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .context("connect to RabbitMQ")?;
-    let channel = connection.create_channel().await?;
-    task_service::relay::publisher::declare_exchange(&channel, exchange).await?;
-    let options = QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..QueueDeclareOptions::default()
-    };
-    let queue = channel
-        .queue_declare("".into(), options, FieldTable::default())
-        .await?;
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            "task.due".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (connection, channel) = connect(url).await?;
+    let queue = bind_private_queue(&channel, exchange, "task.due").await?;
     let options = BasicConsumeOptions {
         no_ack: true,
         ..BasicConsumeOptions::default()
     };
     let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "bench".into(),
-            options,
-            FieldTable::default(),
-        )
+        .basic_consume(queue, "bench".into(), options, FieldTable::default())
         .await?;
     let deliveries: Deliveries = Arc::default();
     let sink = deliveries.clone();
