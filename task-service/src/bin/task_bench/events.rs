@@ -33,6 +33,8 @@ pub struct EventArgs {
 type Deliveries = Arc<Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>>;
 
 pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
+    // Where the notifier's queue would be: every event is routed and stored.
+    let sink = bind_sink(&args.amqp_url, &args.exchange).await?;
     let deliveries = consume_due(&args.amqp_url, &args.exchange).await?;
     wait_for_relay(pool).await?;
 
@@ -57,6 +59,7 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
     );
 
     // (b)
+    sink.purge().await?;
     deliveries.lock().expect("not poisoned").clear();
     let due = seed_reminders(pool, args.burst, 0).await?;
     collect(
@@ -109,12 +112,34 @@ async fn connect(url: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
     Ok((connection, channel))
 }
 
-/// A queue bound to every event, kept (with its connection) while the
-/// returned value lives, and deleted with it.
-pub async fn bind_sink(url: &str, exchange: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
+/// A queue bound to every event, kept while the value lives.
+pub struct Sink {
+    _connection: Connection,
+    channel: lapin::Channel,
+    queue: lapin::types::ShortString,
+}
+
+impl Sink {
+    /// Empties the queue, so each measurement starts from the same broker state.
+    pub async fn purge(&self) -> anyhow::Result<()> {
+        self.channel
+            .queue_purge(
+                self.queue.clone(),
+                lapin::options::QueuePurgeOptions::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+pub async fn bind_sink(url: &str, exchange: &str) -> anyhow::Result<Sink> {
     let (connection, channel) = connect(url).await?;
-    bind_private_queue(&channel, exchange, "task.#").await?;
-    Ok((connection, channel))
+    let queue = bind_private_queue(&channel, exchange, "task.#").await?;
+    Ok(Sink {
+        _connection: connection,
+        channel,
+        queue,
+    })
 }
 
 /// A queue for `task.due` consumed without acks; records (fire time, arrival).
