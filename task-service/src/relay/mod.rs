@@ -2,12 +2,13 @@
 //! with confirms, deletes what the broker confirmed and gives back what it
 //! did not. It wakes when events are written (see `wake`: at once in this
 //! process, by LISTEN/NOTIFY from other replicas), with a slow fallback
-//! poll, and rebuilds its
-//! RabbitMQ connection with backoff whenever it breaks; a row is only ever
-//! deleted after its ack, so an outage delays events and loses none.
+//! poll, and rebuilds its RabbitMQ connection with backoff whenever it
+//! breaks. A row is only ever deleted after its ack, so an outage delays
+//! events and loses none.
 
 pub mod publisher;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +82,7 @@ impl Relay {
         let deliveries = publisher.publish(&rows).await;
         let now = Utc::now();
         let mut confirmed = Vec::new();
+        let mut refused: HashMap<(Duration, &str), Vec<i64>> = HashMap::new();
         let mut lost = Vec::new();
         let mut lost_reason = None;
         for (row, delivery) in rows.iter().zip(deliveries) {
@@ -96,15 +98,21 @@ impl Relay {
                     }
                 }
                 Delivery::Returned | Delivery::Nacked => {
-                    let why = if matches!(delivery, Delivery::Returned) {
-                        "unroutable: no queue is bound for this routing key"
+                    let (reason, why) = if matches!(delivery, Delivery::Returned) {
+                        (
+                            "returned",
+                            "unroutable: no queue is bound for this routing key",
+                        )
                     } else {
-                        "nacked by the broker"
+                        ("nacked", "nacked by the broker")
                     };
                     tracing::warn!(event_id = %row.event_id, routing_key = %row.routing_key, attempts = row.attempts, why, "event kept in the outbox");
-                    metrics::counter!("events_publish_failures_total", "reason" => if matches!(delivery, Delivery::Returned) { "returned" } else { "nacked" }).increment(1);
-                    outbox::release(&self.pool, &[row.id], unroutable_retry(row.attempts), why)
-                        .await?;
+                    metrics::counter!("events_publish_failures_total", "reason" => reason)
+                        .increment(1);
+                    refused
+                        .entry((unroutable_retry(row.attempts), why))
+                        .or_default()
+                        .push(row.id);
                 }
                 Delivery::Lost(reason) => {
                     lost.push(row.id);
@@ -113,6 +121,9 @@ impl Relay {
             }
         }
         outbox::delete(&self.pool, &confirmed).await?;
+        for ((retry_in, why), ids) in refused {
+            outbox::release(&self.pool, &ids, retry_in, why).await?;
+        }
         if let Some(reason) = lost_reason {
             // Offer them again at once: the next publisher may well manage.
             metrics::counter!("events_publish_failures_total", "reason" => "connection")
