@@ -202,18 +202,6 @@ impl Task {
         Ok(changed)
     }
 
-    /// CompleteTask: idempotent for a completed task, a lifecycle error for
-    /// an archived or cancelled one.
-    pub fn complete(&mut self, now: DateTime<Utc>) -> Result<Changed, Error> {
-        self.apply(
-            TaskPatch {
-                state: Some(TaskState::Completed),
-                ..TaskPatch::default()
-            },
-            now,
-        )
-    }
-
     fn move_to(&mut self, to: TaskState, now: DateTime<Utc>) -> Result<(), Error> {
         if to == self.state {
             return Ok(());
@@ -294,6 +282,14 @@ mod tests {
         }
     }
 
+    fn complete(task: &mut Task, now: DateTime<Utc>) -> Result<Changed, Error> {
+        let patch = TaskPatch {
+            state: Some(TaskState::Completed),
+            ..TaskPatch::default()
+        };
+        task.apply(patch, now)
+    }
+
     #[test]
     fn setting_fields_to_what_they_are_changes_nothing() {
         let now = Utc::now();
@@ -311,10 +307,10 @@ mod tests {
     fn completing_sets_and_reopening_clears_the_complete_time() {
         let now = Utc::now();
         let mut task = Task::new(spec(), now).unwrap();
-        assert!(task.complete(now).unwrap().any);
+        assert!(complete(&mut task, now).unwrap().any);
         assert!(task.complete_time.is_some());
         assert!(
-            !task.complete(now).unwrap().any,
+            !complete(&mut task, now).unwrap().any,
             "completing twice is a no-op"
         );
         let reopen = TaskPatch {
@@ -331,7 +327,7 @@ mod tests {
         let now = Utc::now();
         let mut task = Task::new(spec(), now).unwrap();
         task.state = TaskState::Archived;
-        let err = task.complete(now).unwrap_err();
+        let err = complete(&mut task, now).unwrap_err();
         assert!(matches!(err, Error::FailedPrecondition(m) if m.contains("TASK_STATE_ARCHIVED")));
     }
 

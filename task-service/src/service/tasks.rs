@@ -133,6 +133,34 @@ impl Tasks {
         patch: TaskPatch,
         trace: TraceParent,
     ) -> Result<Task> {
+        Ok(self.change(caller, id, etag, patch, trace).await?.0)
+    }
+
+    /// CompleteTask: the task, and the next occurrence its completion created.
+    pub async fn complete(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        trace: TraceParent,
+    ) -> Result<(Task, Option<Task>)> {
+        let patch = TaskPatch {
+            state: Some(TaskState::Completed),
+            ..TaskPatch::default()
+        };
+        self.change(caller, id, None, patch, trace).await
+    }
+
+    /// One read-modify-write of a task: the row, its fire times, its event
+    /// and, when it closes a recurring task, the next occurrence. A patch that
+    /// changes nothing writes nothing.
+    async fn change(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        etag: Option<&str>,
+        patch: TaskPatch,
+        trace: TraceParent,
+    ) -> Result<(Task, Option<Task>)> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
@@ -147,7 +175,7 @@ impl Tasks {
         let before = task.state;
         let changed = task.apply(patch, now)?;
         if !changed.any {
-            return Ok(task);
+            return Ok((task, None));
         }
         store::tasks::update(&mut tx, &task).await.map_err(|e| {
             if store::tasks::violates(&e, store::tasks::SERIES_DUE_TIME) {
@@ -162,19 +190,17 @@ impl Tasks {
             let times = task.upcoming_fire_times(now);
             store::reminders::replace_rule_times(&mut tx, task.id, &times).await?;
         }
-        let event = TaskEvent::new(
-            EventKind::of_change(before, task.state),
-            &task,
-            now,
-            trace.clone(),
-        );
+        let kind = EventKind::of_change(before, task.state);
+        let event = TaskEvent::new(kind, &task, now, trace.clone());
         store::outbox::enqueue(&mut tx, &[event]).await?;
-        if closes(before, task.state) {
-            super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?;
-        }
+        let next = if closes(before, task.state) {
+            super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?
+        } else {
+            None
+        };
         tx.commit().await?;
         self.committed();
-        Ok(task)
+        Ok((task, next))
     }
 
     pub async fn delete(&self, caller: &Caller, id: Uuid, trace: TraceParent) -> Result<()> {
@@ -187,34 +213,6 @@ impl Tasks {
         tx.commit().await?;
         self.committed();
         Ok(())
-    }
-
-    /// Returns the task and the next occurrence this completion created.
-    pub async fn complete(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-        trace: TraceParent,
-    ) -> Result<(Task, Option<Task>)> {
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
-        let before = task.state;
-        if !task.complete(now)?.any {
-            return Ok((task, None));
-        }
-        store::tasks::update(&mut tx, &task).await?;
-        let event = TaskEvent::new(
-            EventKind::of_change(before, task.state),
-            &task,
-            now,
-            trace.clone(),
-        );
-        store::outbox::enqueue(&mut tx, &[event]).await?;
-        let next = super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?;
-        tx.commit().await?;
-        self.committed();
-        Ok((task, next))
     }
 
     /// Adds a one-off reminder at now + `duration` to an open task.
