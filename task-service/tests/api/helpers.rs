@@ -203,33 +203,38 @@ impl Drop for TestApp {
         let url = format!("{}/postgres", postgres_base());
         let db_name = self.db_name.clone();
         let exchange = self.exchange.clone();
-        // Our runtime may be shutting down: drop on a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut conn) = PgConnection::connect(&url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)");
-                    let _ = sqlx::query(&sql).execute(&mut conn).await;
+        block_on_own_runtime(async move {
+            if let Ok(mut conn) = PgConnection::connect(&url).await {
+                let sql = format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)");
+                let _ = sqlx::query(&sql).execute(&mut conn).await;
+            }
+            let amqp = lapin::Connection::connect(
+                crate::tap::AMQP_URL,
+                lapin::ConnectionProperties::default(),
+            );
+            if let Ok(connection) = amqp.await {
+                if let Ok(channel) = connection.create_channel().await {
+                    let options = lapin::options::ExchangeDeleteOptions::default();
+                    let _ = channel
+                        .exchange_delete(exchange.as_str().into(), options)
+                        .await;
                 }
-                let amqp = lapin::Connection::connect(
-                    crate::tap::AMQP_URL,
-                    lapin::ConnectionProperties::default(),
-                );
-                if let Ok(connection) = amqp.await {
-                    if let Ok(channel) = connection.create_channel().await {
-                        let options = lapin::options::ExchangeDeleteOptions::default();
-                        let _ = channel
-                            .exchange_delete(exchange.as_str().into(), options)
-                            .await;
-                    }
-                }
-            });
-        })
-        .join();
+            }
+        });
     }
+}
+
+/// Runs `cleanup` to completion on a thread with its own runtime: a test's
+/// runtime may be shutting down when its resources are dropped.
+pub fn block_on_own_runtime(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime starts")
+            .block_on(cleanup);
+    })
+    .join();
 }
 
 /// A task with just a title.

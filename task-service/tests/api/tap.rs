@@ -207,23 +207,16 @@ impl Drop for EventTap {
     fn drop(&mut self) {
         self.task.abort();
         let queue = self.queue.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(connection) =
-                    Connection::connect(AMQP_URL, ConnectionProperties::default()).await
-                {
-                    if let Ok(channel) = connection.create_channel().await {
-                        let _ = channel
-                            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                            .await;
-                    }
+        crate::helpers::block_on_own_runtime(async move {
+            if let Ok(connection) =
+                Connection::connect(AMQP_URL, ConnectionProperties::default()).await
+            {
+                if let Ok(channel) = connection.create_channel().await {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
                 }
-            });
-        })
-        .join();
+            }
+        });
     }
 }

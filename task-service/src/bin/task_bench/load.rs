@@ -18,6 +18,7 @@ pub struct Target {
     pub connections: usize,
 }
 
+#[derive(Default)]
 pub struct Stats {
     latencies: Vec<Duration>,
     elapsed: Duration,
@@ -29,6 +30,13 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Closes a run that began at `started` with `cpu_before` spent.
+    fn finish(&mut self, started: Instant, cpu_before: Duration) {
+        self.elapsed = started.elapsed();
+        self.cpu = process_cpu().saturating_sub(cpu_before);
+        self.latencies.sort();
+    }
+
     pub fn throughput(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -129,22 +137,14 @@ where
             (latencies, ids, errors)
         }));
     }
-    let mut stats = Stats {
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-        cpu: Duration::ZERO,
-        errors: 0,
-        ids: Vec::new(),
-    };
+    let mut stats = Stats::default();
     for handle in loops {
         let (latencies, ids, errors) = handle.await?;
         stats.latencies.extend(latencies);
         stats.ids.extend(ids);
         stats.errors += errors;
     }
-    stats.elapsed = started.elapsed();
-    stats.cpu = process_cpu().saturating_sub(cpu_before);
-    stats.latencies.sort();
+    stats.finish(started, cpu_before);
     Ok(stats)
 }
 
@@ -307,21 +307,13 @@ pub async fn list_forms(
                 (latencies, errors)
             }));
         }
-        let mut stats = Stats {
-            latencies: Vec::new(),
-            elapsed: Duration::ZERO,
-            cpu: Duration::ZERO,
-            errors: 0,
-            ids: Vec::new(),
-        };
+        let mut stats = Stats::default();
         for handle in handles {
             let (latencies, errors) = handle.await?;
             stats.latencies.extend(latencies);
             stats.errors += errors;
         }
-        stats.elapsed = started.elapsed();
-        stats.cpu = process_cpu().saturating_sub(cpu_before);
-        stats.latencies.sort();
+        stats.finish(started, cpu_before);
         results.push((format!("ListTasks @1M: {form}"), stats));
     }
     Ok(results)
