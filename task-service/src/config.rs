@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use todogenie_common::cli::{parse_duration, parse_role, parse_secret};
+
 use crate::auth::{JwtSecret, Role};
 
 #[derive(Debug, Parser)]
@@ -124,58 +126,9 @@ pub struct Settings {
     pub rpc_timeout: Duration,
 }
 
-/// For a bad secret, clap's message without the value.
-fn redacted_validation_error(e: &clap::Error) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    use std::error::Error as _;
-    if e.kind() != ErrorKind::ValueValidation {
-        return None;
-    }
-    match e.get(ContextKind::InvalidArg) {
-        Some(ContextValue::String(arg)) if arg.contains("JWT_SECRET") => {
-            let why = e.source().map(ToString::to_string).unwrap_or_default();
-            Some(format!("error: invalid value for '{arg}': {why}"))
-        }
-        _ => None,
-    }
-}
-
-fn parse_secret(raw: &str) -> Result<JwtSecret, String> {
-    JwtSecret::new(raw.to_owned())
-}
-
-fn parse_role(raw: &str) -> Result<Role, String> {
-    Role::parse(raw).ok_or_else(|| "must be user, admin or service".to_owned())
-}
-
-fn parse_duration(raw: &str) -> Result<Duration, String> {
-    humantime::parse_duration(raw).map_err(|e| e.to_string())
-}
-
 impl Cli {
-    /// Parses the command line and environment. On a bad value it prints one
-    /// line naming the flag and variable and exits 2; `--help` and `--version`
-    /// print as usual.
+    /// Parses the command line and environment, or exits with one line.
     pub fn load() -> Self {
-        match Cli::try_parse() {
-            Ok(cli) => cli,
-            Err(e) if !e.use_stderr() => e.exit(),
-            Err(e) => {
-                // A secret's value must not be echoed back, even a wrong one.
-                if let Some(line) = redacted_validation_error(&e) {
-                    eprintln!("task-service: {line}");
-                    std::process::exit(2);
-                }
-                // clap's message up to its first blank line, folded onto one line.
-                let rendered = e.to_string();
-                let line: Vec<&str> = rendered
-                    .lines()
-                    .take_while(|l| !l.trim().is_empty())
-                    .map(str::trim)
-                    .collect();
-                eprintln!("task-service: {}", line.join(" "));
-                std::process::exit(2);
-            }
-        }
+        todogenie_common::cli::parse_or_exit("task-service")
     }
 }

@@ -9,19 +9,18 @@
 //!   them to RabbitMQ, firing reminders, and streaming events to WatchTasks.
 //! - `startup`, `config`, `http`, `metrics`, `telemetry`: running the process.
 
-pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod http;
-pub mod metrics;
 pub mod relay;
 pub mod scheduler;
 pub mod service;
 pub mod startup;
 pub mod store;
-pub mod telemetry;
 pub mod wake;
 pub mod watch;
+
+pub use todogenie_common::{auth, metrics, page_token, telemetry};

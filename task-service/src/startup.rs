@@ -19,8 +19,8 @@ use tonic::transport::Server;
 
 use crate::auth::{AuthInterceptor, JwtKeys};
 use crate::config::Settings;
-use crate::grpc::page_token::PageTokens;
 use crate::grpc::TaskApi;
+use crate::page_token::PageTokens;
 use crate::relay::Relay;
 use crate::scheduler::Scheduler;
 use crate::service::Tasks;
@@ -153,7 +153,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let janitor = tokio::spawn(forget_old_request_ids(self.pool.clone(), shutdown.clone()));
-        let upkeep = tokio::spawn(metrics_upkeep(shutdown.clone()));
+        let upkeep = tokio::spawn(crate::metrics::run_upkeep(shutdown.clone()));
 
         tracing::info!(grpc = %self.settings.grpc_addr, http = %self.settings.http_addr, "task-service serving");
         let serve = async {
@@ -213,17 +213,6 @@ async fn forget_old_request_ids(pool: PgPool, shutdown: CancellationToken) {
                 error = format!("{e:#}"),
                 "cannot delete expired request ids"
             ),
-        }
-    }
-}
-
-/// The Prometheus exporter folds histogram samples on upkeep.
-async fn metrics_upkeep(shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => crate::metrics::handle().run_upkeep(),
         }
     }
 }

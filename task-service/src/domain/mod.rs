@@ -7,7 +7,6 @@ mod recurrence;
 mod schedule;
 mod task;
 mod text;
-mod violations;
 
 pub use lifecycle::{Priority, TaskState};
 pub use list::{
@@ -15,5 +14,6 @@ pub use list::{
 };
 pub use schedule::{Recurrence, Reminder, Reminders, SnoozeDuration, TimeZone};
 pub use task::{to_stored_precision, Changed, Task, TaskPatch, TaskSpec};
-pub use text::{fold as tag_fold, Description, RequestId, Tags, TaskTitle, UserId};
-pub use violations::FieldViolations;
+pub use text::{fold as tag_fold, Description, RequestId, Tags, TaskTitle};
+pub use todogenie_common::auth::UserId;
+pub use todogenie_common::FieldViolations;

@@ -133,34 +133,6 @@ pub fn fold(tag: &str) -> String {
     tag.trim().to_lowercase()
 }
 
-/// A user id: a JWT `sub` or a task owner, 1 to 128 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UserId(String);
-
-impl UserId {
-    pub const MAX_CHARS: usize = 128;
-
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        reject_nul(raw)?;
-        let n = raw.chars().count();
-        if n == 0 || n > Self::MAX_CHARS {
-            return Err(format!(
-                "must be 1 to {} characters, got {n}",
-                Self::MAX_CHARS
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub(crate) fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A CreateTask idempotency key: 1 to 128 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(String);

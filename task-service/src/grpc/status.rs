@@ -2,25 +2,9 @@
 //! a `google.rpc.BadRequest` naming each field; internal errors are logged
 //! with their whole chain and answered with a fixed message.
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tonic::Status;
 
-use crate::domain::FieldViolations;
 use crate::error::Error;
-
-impl From<FieldViolations> for Status {
-    fn from(violations: FieldViolations) -> Self {
-        let details: Vec<FieldViolation> = violations
-            .iter()
-            .map(|(field, description)| FieldViolation::new(field, description))
-            .collect();
-        Status::with_error_details(
-            Code::InvalidArgument,
-            format!("invalid argument: {violations}"),
-            ErrorDetails::with_bad_request(details),
-        )
-    }
-}
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {

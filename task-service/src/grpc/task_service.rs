@@ -13,14 +13,14 @@ use super::convert::{
     duration_in, priority_in, state_in, task_id_in, task_out, task_patch_in, task_spec_in,
     timestamp_in,
 };
-use super::page_token::PageTokens;
 use crate::auth::Caller;
 use crate::domain::{
-    tag_fold, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId,
+    tag_fold, Cursor, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId,
     SnoozeDuration, UserId,
 };
 use crate::events::TraceParent;
 use crate::metrics::observe;
+use crate::page_token::PageTokens;
 use crate::service::{IdempotencyKey, Tasks};
 use crate::watch::WatchHub;
 
@@ -128,11 +128,12 @@ impl pb::task_service_server::TaskService for TaskApi {
             let caller = caller(&request)?;
             let request = request.into_inner();
             let (filter, order, page_size) = list_request_in(&request)?;
-            let fingerprint = PageTokens::fingerprint(&filter, &order);
+            let fingerprint =
+                PageTokens::fingerprint(&[filter.canonical().as_ref(), order.canonical().as_ref()]);
             let cursor = if request.page_token.is_empty() {
                 None
             } else {
-                let cursor = self
+                let cursor: Cursor = self
                     .page_tokens
                     .decode(&request.page_token, &caller, &fingerprint)
                     .map_err(|e| FieldViolations::single("page_token", e))?;

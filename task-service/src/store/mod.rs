@@ -11,9 +11,8 @@ pub mod tasks;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::PgPool;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -84,26 +83,4 @@ pub async fn connect_worker_pool(
         .context("cannot connect a worker to PostgreSQL")
 }
 
-async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    if Postgres::database_exists(url)
-        .await
-        .context("cannot reach PostgreSQL to check the database")?
-    {
-        return Ok(());
-    }
-    match Postgres::create_database(url).await {
-        Ok(()) => Ok(()),
-        // Another replica created it between our check and our CREATE.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(()),
-        Err(e) => Err(e).context("cannot create the database"),
-    }
-}
-
-/// `/readyz`: can we run a query now?
-pub async fn ping(pool: &PgPool) -> bool {
-    let check = sqlx::query("SELECT 1").execute(pool);
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), check).await,
-        Ok(Ok(_))
-    )
-}
+pub use todogenie_common::db::{ensure_database, ping};

@@ -1,6 +1,10 @@
-//! Collects every bad field of a request so one `INVALID_ARGUMENT` names them all.
+//! Collects every bad field of a request so one `INVALID_ARGUMENT` names them
+//! all, with a `google.rpc.BadRequest` detail per field.
 
 use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// `(field path, what is wrong)` pairs, in the order they were found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -58,5 +62,19 @@ impl fmt::Display for FieldViolations {
             .map(|(field, d)| format!("{field}: {d}"))
             .collect();
         f.write_str(&parts.join("; "))
+    }
+}
+
+impl From<FieldViolations> for Status {
+    fn from(violations: FieldViolations) -> Self {
+        let details: Vec<FieldViolation> = violations
+            .iter()
+            .map(|(field, description)| FieldViolation::new(field, description))
+            .collect();
+        Status::with_error_details(
+            Code::InvalidArgument,
+            format!("invalid argument: {violations}"),
+            ErrorDetails::with_bad_request(details),
+        )
     }
 }

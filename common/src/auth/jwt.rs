@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, Role};
-use crate::domain::UserId;
+use super::{Caller, Role, UserId};
 
 /// `JWT_SECRET`: never printed, not even by `{:?}`.
 #[derive(Clone)]

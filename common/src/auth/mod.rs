@@ -1,13 +1,13 @@
 //! Who is calling: HS256 JWTs (§2 of the contract), the roles they carry, and
-//! the gRPC interceptor that turns `authorization: Bearer …` into a [`Caller`].
+//! the gRPC interceptor both services put in front of their APIs that turns `authorization: Bearer …` into a [`Caller`].
 
 mod interceptor;
 mod jwt;
+mod user_id;
 
 pub use interceptor::AuthInterceptor;
 pub use jwt::{JwtKeys, JwtSecret, TokenError};
-
-use crate::domain::UserId;
+pub use user_id::UserId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -43,7 +43,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Admins and services act on any user's tasks; users on their own.
+    /// Admins and services act on any user's tasks and contacts; users on
+    /// their own.
     pub fn may_act_for(&self, owner: &UserId) -> bool {
         self.role != Role::User || self.user == *owner
     }

@@ -1,25 +1,25 @@
-//! ListTasks page tokens: opaque to clients, signed with HMAC-SHA256 so a
-//! changed byte is caught, and bound to the caller, the filters and the order
-//! that produced them.
+//! Page tokens for ListTasks and ListNotifications: opaque to clients, signed
+//! with HMAC-SHA256 so a changed byte is caught, and bound to the caller and
+//! to a fingerprint of the filters and order that produced them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Caller, JwtSecret};
-use crate::domain::{Cursor, ListFilter, OrderBy};
 
 type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Serialize, Deserialize)]
-struct Payload {
+struct Payload<C> {
     /// The caller the token was issued to.
     u: String,
     /// SHA-256 of the canonical filters and order, hex.
     f: String,
-    c: Cursor,
+    c: C,
 }
 
 /// Signs and checks tokens with a key derived from `JWT_SECRET`, so every
@@ -39,12 +39,14 @@ impl PageTokens {
         }
     }
 
-    /// What a token must have been made for: the filters and the order.
-    pub fn fingerprint(filter: &ListFilter, order: &OrderBy) -> String {
+    /// What a token must have been made for: SHA-256 of the canonical
+    /// filters and order, given as byte strings.
+    pub fn fingerprint(parts: &[&[u8]]) -> String {
         let mut hash = Sha256::new();
-        hash.update(filter.canonical());
-        hash.update([0]);
-        hash.update(order.canonical());
+        for part in parts {
+            hash.update(part);
+            hash.update([0]);
+        }
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -52,7 +54,12 @@ impl PageTokens {
         HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length")
     }
 
-    pub fn encode(&self, caller: &Caller, fingerprint: &str, cursor: &Cursor) -> String {
+    pub fn encode<C: Serialize + Clone>(
+        &self,
+        caller: &Caller,
+        fingerprint: &str,
+        cursor: &C,
+    ) -> String {
         let payload = Payload {
             u: caller.user.as_str().to_owned(),
             f: fingerprint.to_owned(),
@@ -71,12 +78,12 @@ impl PageTokens {
 
     /// The cursor of a token this service issued to `caller` for the same
     /// filters and order; a description of what is wrong otherwise.
-    pub fn decode(
+    pub fn decode<C: DeserializeOwned>(
         &self,
         token: &str,
         caller: &Caller,
         fingerprint: &str,
-    ) -> Result<Cursor, &'static str> {
+    ) -> Result<C, &'static str> {
         const BAD: &str = "is not a page token issued by this service";
         let (body, signature) = token.split_once('.').ok_or(BAD)?;
         let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| BAD)?;
@@ -85,7 +92,7 @@ impl PageTokens {
         mac.update(&json);
         // Constant-time comparison.
         mac.verify_slice(&signature).map_err(|_| BAD)?;
-        let payload: Payload = serde_json::from_slice(&json).map_err(|_| BAD)?;
+        let payload: Payload<C> = serde_json::from_slice(&json).map_err(|_| BAD)?;
         if payload.u != caller.user.as_str() {
             return Err("was issued to another caller");
         }
@@ -99,8 +106,7 @@ impl PageTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
-    use crate::domain::UserId;
+    use crate::auth::{Role, UserId};
 
     fn caller(name: &str) -> Caller {
         Caller {
@@ -112,21 +118,26 @@ mod tests {
     #[test]
     fn a_token_comes_back_only_unchanged_to_its_caller_and_query() {
         let tokens = PageTokens::new(&JwtSecret::new("0123456789abcdef".into()).unwrap());
-        let cursor = Cursor {
-            keys: vec![],
-            id: uuid::Uuid::nil(),
-        };
+        let cursor = ("2026-11-21T00:00:00Z".to_owned(), 42_u64);
         let token = tokens.encode(&caller("alice"), "f1", &cursor);
         assert_eq!(
-            tokens.decode(&token, &caller("alice"), "f1").unwrap(),
+            tokens
+                .decode::<(String, u64)>(&token, &caller("alice"), "f1")
+                .unwrap(),
             cursor
         );
-        assert!(tokens.decode(&token, &caller("bob"), "f1").is_err());
-        assert!(tokens.decode(&token, &caller("alice"), "f2").is_err());
+        assert!(tokens
+            .decode::<(String, u64)>(&token, &caller("bob"), "f1")
+            .is_err());
+        assert!(tokens
+            .decode::<(String, u64)>(&token, &caller("alice"), "f2")
+            .is_err());
 
         let mut tampered = token.into_bytes();
         tampered[3] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap();
-        assert!(tokens.decode(&tampered, &caller("alice"), "f1").is_err());
+        assert!(tokens
+            .decode::<(String, u64)>(&tampered, &caller("alice"), "f1")
+            .is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -59,4 +60,16 @@ pub fn record_pool(pool: &sqlx::PgPool) {
     metrics::gauge!("db_pool_connections").set(f64::from(pool.size()));
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
+}
+
+/// The Prometheus exporter folds histogram samples on upkeep; every 5 s until
+/// `shutdown`.
+pub async fn run_upkeep(shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => handle().run_upkeep(),
+        }
+    }
 }

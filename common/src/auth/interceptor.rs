@@ -1,4 +1,4 @@
-//! The tonic interceptor in front of TaskService: every RPC needs a valid
+//! The tonic interceptor in front of TaskService and NotifierService: every RPC needs a valid
 //! bearer token; health and reflection are served without it.
 
 use std::sync::Arc;

@@ -1,0 +1,63 @@
+//! Reading settings with clap: every setting is a flag and an environment
+//! variable (§1), and a bad value stops the process with one line that names
+//! both and never echoes a secret.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::auth::{JwtSecret, Role};
+
+/// Parses the command line and environment. On a bad value it prints one
+/// line naming the flag and variable and exits 2; `--help` and `--version`
+/// print as usual.
+pub fn parse_or_exit<P: Parser>(program: &str) -> P {
+    match P::try_parse() {
+        Ok(parsed) => parsed,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("{program}: {}", one_line(&e));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// clap's message up to its first blank line, folded onto one line; for a
+/// secret, the message without the value, even a wrong one.
+fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use std::error::Error as _;
+    if e.kind() == ErrorKind::ValueValidation {
+        if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+            if is_secret(arg) {
+                let why = e.source().map(ToString::to_string).unwrap_or_default();
+                return format!("error: invalid value for '{arg}': {why}");
+            }
+        }
+    }
+    let rendered = e.to_string();
+    let lines: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    lines.join(" ")
+}
+
+fn is_secret(arg: &str) -> bool {
+    ["SECRET", "TOKEN", "PASSWORD"]
+        .iter()
+        .any(|word| arg.contains(word))
+}
+
+pub fn parse_secret(raw: &str) -> Result<JwtSecret, String> {
+    JwtSecret::new(raw.to_owned())
+}
+
+pub fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| "must be user, admin or service".to_owned())
+}
+
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw).map_err(|e| e.to_string())
+}
