@@ -6,12 +6,14 @@
 //! - `cli`: one-line start-up errors that name the variable and its flag.
 //! - `db`: creating a service's database and checking it answers.
 //! - `metrics`, `telemetry`: Prometheus and `tracing` set-up.
+//! - `process`: the runtime and the signals that stop it.
 
 pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod metrics;
 pub mod page_token;
+pub mod process;
 pub mod telemetry;
 mod violations;
 

@@ -26,13 +26,7 @@ fn main() -> ExitCode {
     }
 
     task_service::telemetry::init(&cli.settings.log_filter, &cli.settings.log_format);
-    // As many workers as the CPU quota allows (tokio's default counts host cores).
-    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+    let runtime = todogenie_common::process::runtime();
     match runtime.block_on(serve(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -46,27 +40,6 @@ fn main() -> ExitCode {
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let app = Application::build(cli.settings).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(todogenie_common::process::cancel_on_signal(shutdown.clone()));
     app.run_until_stopped(shutdown).await
-}
-
-/// SIGTERM or Ctrl-C starts a graceful shutdown.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

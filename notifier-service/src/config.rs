@@ -1,0 +1,271 @@
+//! Settings: every one an environment variable and a flag of the same meaning
+//! (§1, §5). A malformed value stops the process with one line naming both.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use todogenie_common::auth::{JwtSecret, Role};
+use todogenie_common::cli::{parse_duration, parse_role, parse_secret};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "notifier-service",
+    version,
+    about = "TodoGenie notifier-service: WhatsApp reminders for task events"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC, HTTP and webhooks, consume events and send (the default).
+    Serve,
+    /// Print a signed JWT for local use.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub` claim).
+    #[arg(long)]
+    pub sub: String,
+    /// user, admin or service.
+    #[arg(long, default_value = "user", value_parser = parse_role)]
+    pub role: Role,
+    /// How long the token is valid, e.g. 30m, 24h, 7d.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// The WhatsApp Cloud API.
+    Meta,
+    /// Twilio's Messages API, WhatsApp sender.
+    Twilio,
+    /// Print each message and record it as sent.
+    Log,
+}
+
+impl Cli {
+    /// Parses the command line and environment, or exits with one line.
+    pub fn load() -> Self {
+        todogenie_common::cli::parse_or_exit("notifier-service")
+    }
+}
+
+/// The value names are the variables, so clap's errors name flag and
+/// variable together.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// gRPC listen address.
+    #[arg(long, env = "NOTIFIER_GRPC_ADDR", value_name = "NOTIFIER_GRPC_ADDR", default_value = "127.0.0.1:50052")]
+    pub grpc_addr: SocketAddr,
+
+    /// HTTP listen address for /metrics, /healthz, /readyz and the webhooks.
+    #[arg(long, env = "NOTIFIER_HTTP_ADDR", value_name = "NOTIFIER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// PostgreSQL URL; the database is created if missing.
+    #[arg(long, env = "NOTIFIER_DATABASE_URL", value_name = "NOTIFIER_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/todogenie_notifier", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Largest number of PostgreSQL connections in the pool.
+    #[arg(long, env = "NOTIFIER_DATABASE_MAX_CONNECTIONS", value_name = "NOTIFIER_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// RabbitMQ URL.
+    #[arg(long, env = "AMQP_URL", value_name = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", hide_env_values = true)]
+    pub amqp_url: String,
+
+    /// Topic exchange task-service publishes to.
+    #[arg(long, env = "AMQP_EXCHANGE", value_name = "AMQP_EXCHANGE", default_value = "todogenie.events")]
+    pub amqp_exchange: String,
+
+    /// Our durable quorum queue, bound to `task.#`.
+    #[arg(long, env = "AMQP_QUEUE", value_name = "AMQP_QUEUE", default_value = "notifier.task-events")]
+    pub amqp_queue: String,
+
+    /// HS256 secret for JWTs, at least 16 bytes. Required.
+    #[arg(long, env = "JWT_SECRET", value_name = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_secret: JwtSecret,
+
+    /// task-service's gRPC endpoint, for Done and Snooze replies.
+    #[arg(long, env = "TASK_SERVICE_URL", value_name = "TASK_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
+    pub task_service_url: String,
+
+    /// meta, twilio or log; log when unset and no credentials are given.
+    #[arg(long, env = "WHATSAPP_PROVIDER", value_name = "WHATSAPP_PROVIDER", value_enum)]
+    pub whatsapp_provider: Option<ProviderKind>,
+
+    #[arg(long, env = "WHATSAPP_API_BASE", value_name = "WHATSAPP_API_BASE", default_value = "https://graph.facebook.com")]
+    pub whatsapp_api_base: String,
+
+    /// Graph API version; versions expire, so it is a setting.
+    #[arg(long, env = "WHATSAPP_API_VERSION", value_name = "WHATSAPP_API_VERSION", default_value = "v26.0")]
+    pub whatsapp_api_version: String,
+
+    #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID", value_name = "WHATSAPP_PHONE_NUMBER_ID")]
+    pub whatsapp_phone_number_id: Option<String>,
+
+    #[arg(long, env = "WHATSAPP_ACCESS_TOKEN", value_name = "WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    pub whatsapp_access_token: Option<Secret>,
+
+    /// Signs Meta's webhooks; without it every webhook POST is refused.
+    #[arg(long, env = "WHATSAPP_APP_SECRET", value_name = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub whatsapp_app_secret: Option<Secret>,
+
+    /// Answers Meta's subscription handshake; without it the handshake is refused.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", value_name = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    pub whatsapp_verify_token: Option<Secret>,
+
+    #[arg(long, env = "WHATSAPP_REMINDER_TEMPLATE", value_name = "WHATSAPP_REMINDER_TEMPLATE", default_value = "task_reminder")]
+    pub whatsapp_reminder_template: String,
+
+    #[arg(long, env = "WHATSAPP_TEMPLATE_LANGUAGE", value_name = "WHATSAPP_TEMPLATE_LANGUAGE", default_value = "en_US")]
+    pub whatsapp_template_language: String,
+
+    /// Messages per second for the whole process (all recipients).
+    #[arg(long, env = "WHATSAPP_MAX_MPS", value_name = "WHATSAPP_MAX_MPS", default_value_t = 80,
+        value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub whatsapp_max_mps: u32,
+
+    #[arg(long, env = "TWILIO_API_BASE", value_name = "TWILIO_API_BASE", default_value = "https://api.twilio.com")]
+    pub twilio_api_base: String,
+
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", value_name = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", value_name = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<Secret>,
+
+    /// Twilio's WhatsApp sender, e.g. whatsapp:+14155238886.
+    #[arg(long, env = "TWILIO_WHATSAPP_FROM", value_name = "TWILIO_WHATSAPP_FROM")]
+    pub twilio_whatsapp_from: Option<String>,
+
+    /// The approved Content template for reminders (HX…).
+    #[arg(long, env = "TWILIO_REMINDER_CONTENT_SID", value_name = "TWILIO_REMINDER_CONTENT_SID")]
+    pub twilio_reminder_content_sid: Option<String>,
+
+    /// The SMS sender for the fallback channel; no fallback without it.
+    #[arg(long, env = "TWILIO_SMS_FROM", value_name = "TWILIO_SMS_FROM")]
+    pub twilio_sms_from: Option<String>,
+
+    /// Our public base URL, as Twilio calls it (signatures are over it).
+    #[arg(long, env = "NOTIFIER_PUBLIC_URL", value_name = "NOTIFIER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long a sender holds a claimed notification before another may
+    /// take it (a crashed sender's work comes back after this).
+    #[arg(long, env = "NOTIFIER_SEND_LEASE", value_name = "NOTIFIER_SEND_LEASE", default_value = "30s", value_parser = parse_duration)]
+    pub send_lease: Duration,
+
+    /// Longest wait for one provider request.
+    #[arg(long, env = "NOTIFIER_PROVIDER_TIMEOUT", value_name = "NOTIFIER_PROVIDER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub provider_timeout: Duration,
+
+    /// First retry delay; each retry doubles it (with ±20 % jitter).
+    #[arg(long, env = "NOTIFIER_RETRY_BASE", value_name = "NOTIFIER_RETRY_BASE", default_value = "2s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+
+    /// Failed attempts before a notification is FAILED (or goes to SMS).
+    #[arg(long, env = "NOTIFIER_MAX_ATTEMPTS", value_name = "NOTIFIER_MAX_ATTEMPTS", default_value_t = 6,
+        value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_attempts: u32,
+
+    /// Log filter, e.g. info or notifier_service=debug.
+    #[arg(long, env = "RUST_LOG", value_name = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
+    #[arg(long, env = "NOTIFIER_RPC_TIMEOUT", value_name = "NOTIFIER_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub rpc_timeout: Duration,
+}
+
+/// A credential from the environment: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl Settings {
+    /// The provider to use: the one named, or Meta when its credentials are
+    /// all there, or `log`.
+    pub fn provider(&self) -> ProviderKind {
+        match self.whatsapp_provider {
+            Some(kind) => kind,
+            None if self.whatsapp_access_token.is_some()
+                && self.whatsapp_phone_number_id.is_some() =>
+            {
+                ProviderKind::Meta
+            }
+            None => ProviderKind::Log,
+        }
+    }
+
+    /// Checks that the chosen provider has what it needs; one line naming
+    /// the missing variables otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        let missing: Vec<&str> = match self.provider() {
+            ProviderKind::Meta => [
+                ("WHATSAPP_PHONE_NUMBER_ID", self.whatsapp_phone_number_id.is_none()),
+                ("WHATSAPP_ACCESS_TOKEN", self.whatsapp_access_token.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, absent)| absent.then_some(name))
+            .collect(),
+            ProviderKind::Twilio => [
+                ("TWILIO_ACCOUNT_SID", self.twilio_account_sid.is_none()),
+                ("TWILIO_AUTH_TOKEN", self.twilio_auth_token.is_none()),
+                ("TWILIO_WHATSAPP_FROM", self.twilio_whatsapp_from.is_none()),
+                ("TWILIO_REMINDER_CONTENT_SID", self.twilio_reminder_content_sid.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, absent)| absent.then_some(name))
+            .collect(),
+            ProviderKind::Log => vec![],
+        };
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "WHATSAPP_PROVIDER (--whatsapp-provider) {:?} needs {}",
+                self.provider(),
+                missing.join(", ")
+            ))
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Consuming task events: a durable quorum queue bound to `task.#` with a
+//! dead-letter exchange and a delivery limit; each batch applied in one
+//! transaction (inbox, task states, notifications) and acked only after that
+//! commit. A malformed message is dead-lettered with its reason logged. The
+//! supervisor reconnects with backoff after the broker goes away.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::Engine;
+use crate::domain::TaskEvent;
+use crate::store;
+
+/// Unacked messages the broker may push to us at once (one batch's worth).
+const PREFETCH: u16 = 500;
+/// A poison message is dead-lettered after this many deliveries.
+const DELIVERY_LIMIT: i64 = 5;
+/// How long a batch waits for more messages that are already on the way.
+const GATHER: Duration = Duration::from_millis(5);
+
+#[derive(Clone)]
+pub struct Consumer {
+    pub pool: PgPool,
+    pub amqp_url: String,
+    pub exchange: String,
+    pub queue: String,
+    /// Added to each reminder's time before it is sent (see `store::events`).
+    pub digest_gather: Duration,
+    pub engine: Engine,
+    /// True while connected and consuming; `/readyz` reads it.
+    pub broker_up: Arc<AtomicBool>,
+}
+
+/// The dead-letter exchange for a task-event exchange (§4).
+pub fn dead_letter_exchange(exchange: &str) -> String {
+    format!("{exchange}.dlx")
+}
+
+/// Declares the exchange, the dead-letter exchange and its queue, and our
+/// quorum queue bound to `task.#`. Idempotent: every replica does it.
+pub async fn declare_topology(channel: &Channel, exchange: &str, queue: &str) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    let dlx = dead_letter_exchange(exchange);
+    channel
+        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .await?;
+    channel
+        .exchange_declare(dlx.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .await?;
+    let durable_queue = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    // Dead letters are kept for an operator to read, not dropped.
+    let dead = format!("{queue}.dead");
+    let mut quorum = FieldTable::default();
+    quorum.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
+    channel
+        .queue_declare(dead.as_str().into(), durable_queue, quorum.clone())
+        .await?;
+    channel
+        .queue_bind(dead.as_str().into(), dlx.as_str().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        .await?;
+    let mut arguments = quorum;
+    // Replicated and durable: events survive a broker restart.
+    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(dlx.as_str())));
+    // A message that keeps failing is dead-lettered instead of looping.
+    arguments.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+    channel
+        .queue_declare(queue.into(), durable_queue, arguments)
+        .await?;
+    channel
+        .queue_bind(queue.into(), exchange.into(), "task.#".into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+}
+
+impl Consumer {
+    /// Consumes until `shutdown`, reconnecting with backoff.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures: u32 = 0;
+        while !shutdown.is_cancelled() {
+            match self.consume_once(&shutdown).await {
+                Ok(()) => return,
+                Err(e) => {
+                    self.broker_up.store(false, Ordering::SeqCst);
+                    metrics::gauge!("amqp_connected").set(0.0);
+                    failures += 1;
+                    tracing::warn!(error = format!("{e:#}"), failures, "event consumer lost its connection");
+                }
+            }
+            let pause = Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        self.broker_up.store(false, Ordering::SeqCst);
+    }
+
+    /// One connection's worth of consuming; `Ok` at shutdown.
+    async fn consume_once(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("notifier-service consumer {}", self.queue).into());
+        let connection = Connection::connect(&self.amqp_url, properties)
+            .await
+            .context("cannot connect to RabbitMQ")?;
+        let channel = connection.create_channel().await.context("cannot open a channel")?;
+        declare_topology(&channel, &self.exchange, &self.queue)
+            .await
+            .context("cannot declare the queue")?;
+        channel
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await
+            .context("cannot set the prefetch")?;
+        // Manual acks: a message is acked only once its effect is committed.
+        let mut consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                "notifier".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("cannot consume")?;
+        self.broker_up.store(true, Ordering::SeqCst);
+        metrics::gauge!("amqp_connected").set(1.0);
+        tracing::info!(queue = %self.queue, "consuming task events");
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => break,
+                next = consumer.next() => next,
+            };
+            let Some(first) = first else { anyhow::bail!("the consumer ended") };
+            let mut batch = vec![first.context("delivery failed")?];
+            while batch.len() < usize::from(PREFETCH) {
+                match tokio::time::timeout(GATHER, consumer.next()).await {
+                    Ok(Some(next)) => batch.push(next.context("delivery failed")?),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.handle(batch).await?;
+        }
+        // Unacked messages go back to the queue with the channel.
+        let _ = connection.close(200, "shutting down".into()).await;
+        Ok(())
+    }
+
+    /// Dead-letters what cannot be parsed, applies the rest in one
+    /// transaction, and acks after the commit.
+    async fn handle(&self, batch: Vec<Delivery>) -> anyhow::Result<()> {
+        let mut good = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match TaskEvent::parse(&delivery.data) {
+                Ok(event) => {
+                    events.push(event);
+                    good.push(delivery);
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        reason,
+                        routing_key = %delivery.routing_key,
+                        "dead-lettering a message that is not a task event"
+                    );
+                    metrics::counter!("events_dead_lettered_total").increment(1);
+                    delivery
+                        .acker
+                        .nack(BasicNackOptions { requeue: false, ..BasicNackOptions::default() })
+                        .await
+                        .context("cannot dead-letter")?;
+                }
+            }
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        // A database hiccup is waited out here, holding the messages: they
+        // are fine to hold for seconds, and nacking would count towards the
+        // delivery limit and dead-letter good events.
+        let mut pause = Duration::from_millis(100);
+        let applied = loop {
+            match store::events::apply(&self.pool, &events, self.digest_gather).await {
+                Ok(applied) => break applied,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record events; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        metrics::counter!("events_consumed_total").increment(events.len() as u64);
+        if applied.notifications > 0 {
+            self.engine.wake();
+        }
+        for delivery in good {
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .context("cannot ack")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Acting on what webhooks recorded: status reports move notifications
+//! forward, Done and Snooze call task-service, STOP and START opt the
+//! contact out and in with a short confirmation. Each report is claimed with
+//! a lease and finished once acted on, so a crash or an unreachable
+//! task-service delays an action but never loses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::{RateLimiter, RECIPIENT_GAP};
+use crate::domain::Status;
+use crate::providers::{Message, Provider};
+use crate::store::inbound::{self, Kind, Pending};
+use crate::store::{contacts, notifications};
+use crate::task_client::{CallResult, TaskClient};
+
+const BATCH: i64 = 100;
+const LEASE: Duration = Duration::from_secs(30);
+/// A status report for a message we have not recorded as sent yet (the
+/// provider can be faster than our own bookkeeping) waits this many tries.
+const UNKNOWN_MESSAGE_TRIES: i32 = 60;
+/// A Done or Snooze that task-service cannot take now is retried this often.
+const ACTION_TRIES: i32 = 20;
+const SNOOZE: Duration = Duration::from_secs(3600);
+
+#[derive(Clone)]
+pub struct InboundWorker {
+    pub pool: PgPool,
+    pub tasks: TaskClient,
+    pub replies: Arc<dyn Provider>,
+    pub limiter: Arc<RateLimiter>,
+    pub wake: Arc<Notify>,
+}
+
+impl InboundWorker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            let wait = match self.run_once().await {
+                Ok(0) => Duration::from_millis(500),
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "inbound round failed");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Acts on the reports that are due; how many it took.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let claimed = inbound::claim(&self.pool, BATCH, LEASE).await?;
+        for report in &claimed {
+            self.act(report).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    async fn act(&self, report: &Pending) -> anyhow::Result<()> {
+        match report.kind {
+            Kind::Status => self.apply_status(report).await,
+            Kind::Done | Kind::Snooze => self.press(report).await,
+            Kind::Stop | Kind::Start => self.opt(report).await,
+            Kind::Text => Ok(inbound::finish(&self.pool, &report.key, None).await?),
+        }
+    }
+
+    async fn apply_status(&self, report: &Pending) -> anyhow::Result<()> {
+        let (Some(message_id), Some(status)) = (
+            report.reference.as_deref(),
+            report.detail.as_deref().and_then(Status::from_report),
+        ) else {
+            return Ok(inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await?);
+        };
+        metrics::counter!("status_reports_total", "status" => status.as_db()).increment(1);
+        let applied =
+            notifications::apply_report(&self.pool, message_id, status, report.error.as_deref())
+                .await?;
+        match applied {
+            Some(_) => inbound::finish(&self.pool, &report.key, None).await?,
+            None if report.attempts < UNKNOWN_MESSAGE_TRIES => {
+                let retry = Utc::now() + chrono::Duration::seconds(1);
+                inbound::retry_at(&self.pool, &report.key, retry, "no notification has this message id yet")
+                    .await?;
+            }
+            None => {
+                inbound::finish(&self.pool, &report.key, Some("no notification has this message id"))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Done or Snooze on a reminder: every task of that message, if the
+    /// button was pressed by the number the message went to.
+    async fn press(&self, report: &Pending) -> anyhow::Result<()> {
+        let finish = |note: &'static str| inbound::finish(&self.pool, &report.key, Some(note));
+        let (Some(from), Some(reference)) = (&report.from_number, &report.reference) else {
+            return Ok(finish("a button without a sender or reference").await?);
+        };
+        let Ok(lead) = uuid::Uuid::parse_str(reference) else {
+            return Ok(finish("a button with a malformed reference").await?);
+        };
+        let owners = contacts::users_with_number(&self.pool, from).await?;
+        let tasks: Vec<_> = notifications::tasks_of_message(&self.pool, lead)
+            .await?
+            .into_iter()
+            .filter(|(_, user)| owners.contains(user))
+            .collect();
+        if tasks.is_empty() {
+            tracing::warn!(from = %from.masked(), "a button for a message that was not sent to its sender");
+            return Ok(finish("no message of this sender's has that reference").await?);
+        }
+        let mut retry = None;
+        for (task_id, _) in &tasks {
+            let task_id = task_id.to_string();
+            let result = match report.kind {
+                Kind::Done => self.tasks.complete(&task_id).await,
+                _ => self.tasks.snooze(&task_id, SNOOZE).await,
+            };
+            metrics::counter!("button_actions_total", "action" => report.kind.as_db(), "result" => match &result {
+                CallResult::Done => "done",
+                CallResult::Refused(_) => "refused",
+                CallResult::Retry(_) => "retry",
+            })
+            .increment(1);
+            match result {
+                CallResult::Done => {}
+                CallResult::Refused(why) => {
+                    tracing::info!(task_id, why, action = report.kind.as_db(), "task-service refused a button's action");
+                }
+                CallResult::Retry(why) => retry = Some(why),
+            }
+        }
+        match retry {
+            // Completing twice changes nothing; snoozing twice would add a
+            // second reminder, a smaller harm than losing the press.
+            Some(why) if report.attempts < ACTION_TRIES => {
+                let delay = chrono::Duration::seconds(i64::from(report.attempts.min(30)));
+                inbound::retry_at(&self.pool, &report.key, Utc::now() + delay, &why).await?;
+            }
+            Some(why) => {
+                tracing::error!(why, "gave up on a button's action");
+                inbound::finish(&self.pool, &report.key, Some("task-service unreachable; gave up")).await?;
+            }
+            None => inbound::finish(&self.pool, &report.key, None).await?,
+        }
+        Ok(())
+    }
+
+    async fn opt(&self, report: &Pending) -> anyhow::Result<()> {
+        let Some(from) = &report.from_number else {
+            return Ok(inbound::finish(&self.pool, &report.key, Some("no sender")).await?);
+        };
+        let opt_in = report.kind == Kind::Start;
+        let changed = contacts::set_opt_in_by_number(&self.pool, from, opt_in).await?;
+        tracing::info!(from = %from.masked(), opt_in, contacts = changed, "opt-in changed by the user");
+        if changed > 0 {
+            let body = if opt_in {
+                "Reminders are back on. Send STOP to stop them."
+            } else {
+                "You will get no more reminders here. Send START to get them again."
+            };
+            self.limiter.acquire().await;
+            // The user just wrote to us: the window is open for a text.
+            if let Err(e) = self.replies.send(from, &Message::Text { body: body.into() }).await {
+                tracing::warn!(error = %e, "cannot confirm STOP/START");
+            }
+            contacts::paced_by_number(&self.pool, from, RECIPIENT_GAP).await?;
+        }
+        inbound::finish(&self.pool, &report.key, None).await?;
+        Ok(())
+    }
+}

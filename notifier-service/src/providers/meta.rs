@@ -1,0 +1,233 @@
+//! The WhatsApp Cloud API: `POST {base}/{version}/{phone_number_id}/messages`
+//! with a bearer token and the documented JSON bodies; `messages[0].id` (the
+//! wamid) on success, `error.code` deciding what a failure means.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ErrorClass, Message, Provider, SendError};
+use crate::config::Secret;
+use crate::domain::PhoneNumber;
+
+pub struct MetaProvider {
+    http: reqwest::Client,
+    url: String,
+    token: Secret,
+    template: String,
+    language: String,
+}
+
+impl MetaProvider {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        version: &str,
+        phone_number_id: &str,
+        token: Secret,
+        template: String,
+        language: String,
+    ) -> Self {
+        Self {
+            http,
+            url: format!(
+                "{}/{version}/{phone_number_id}/messages",
+                base.trim_end_matches('/')
+            ),
+            token,
+            template,
+            language,
+        }
+    }
+
+    /// The request body for `message` to `to`, exactly as the Cloud API
+    /// defines it.
+    pub fn body(&self, to: &PhoneNumber, message: &Message) -> Value {
+        let mut body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to.digits(),
+        });
+        match message {
+            Message::Template {
+                title,
+                due,
+                done_payload,
+                snooze_payload,
+            } => {
+                body["type"] = json!("template");
+                body["template"] = json!({
+                    "name": self.template,
+                    "language": { "code": self.language },
+                    "components": [
+                        {
+                            "type": "body",
+                            "parameters": [
+                                { "type": "text", "text": title },
+                                { "type": "text", "text": due },
+                            ],
+                        },
+                        {
+                            "type": "button", "sub_type": "quick_reply", "index": "0",
+                            "parameters": [{ "type": "payload", "payload": done_payload }],
+                        },
+                        {
+                            "type": "button", "sub_type": "quick_reply", "index": "1",
+                            "parameters": [{ "type": "payload", "payload": snooze_payload }],
+                        },
+                    ],
+                });
+            }
+            Message::Interactive {
+                body: text,
+                done_id,
+                snooze_id,
+            } => {
+                body["type"] = json!("interactive");
+                body["interactive"] = json!({
+                    "type": "button",
+                    "body": { "text": text },
+                    "action": { "buttons": [
+                        { "type": "reply", "reply": { "id": done_id, "title": "Done" } },
+                        { "type": "reply", "reply": { "id": snooze_id, "title": "Snooze 1h" } },
+                    ]},
+                });
+            }
+            Message::Text { body: text } => {
+                body["type"] = json!("text");
+                body["text"] = json!({ "preview_url": false, "body": text });
+            }
+        }
+        body
+    }
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    messages: Vec<MessageId>,
+}
+
+#[derive(Deserialize)]
+struct MessageId {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Refused {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    code: i64,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    #[serde(default)]
+    details: String,
+}
+
+#[async_trait]
+impl Provider for MetaProvider {
+    fn name(&self) -> &'static str {
+        "meta"
+    }
+
+    async fn send(&self, to: &PhoneNumber, message: &Message) -> Result<String, SendError> {
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth(self.token.expose())
+            .json(&self.body(to, message))
+            .send()
+            .await
+            .map_err(|e| SendError::transport(&e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(|e| SendError::transport(&e))?;
+        if status.is_success() {
+            let accepted: Accepted = serde_json::from_slice(&bytes).map_err(|_| SendError {
+                class: ErrorClass::Retryable { retry_after: None },
+                code: None,
+                detail: "a 2xx answer without messages[0].id".into(),
+            })?;
+            return accepted
+                .messages
+                .into_iter()
+                .next()
+                .map(|m| m.id)
+                .ok_or_else(|| SendError {
+                    class: ErrorClass::Retryable { retry_after: None },
+                    code: None,
+                    detail: "a 2xx answer without messages[0].id".into(),
+                });
+        }
+        match serde_json::from_slice::<Refused>(&bytes) {
+            Ok(refused) => {
+                let error = refused.error;
+                let mut class = classify_meta_code(error.code);
+                if let ErrorClass::Retryable { retry_after: none } = &mut class {
+                    *none = retry_after;
+                }
+                let details = error.error_data.map(|d| d.details).unwrap_or_default();
+                Err(SendError {
+                    class,
+                    code: Some(error.code),
+                    detail: if details.is_empty() {
+                        error.message
+                    } else {
+                        format!("{} ({details})", error.message)
+                    },
+                })
+            }
+            // No Graph error to read: decide by the HTTP status.
+            Err(_) => Err(SendError::http(status)),
+        }
+    }
+}
+
+/// §5: what each Cloud API error code means for the sender.
+pub fn classify_meta_code(code: i64) -> ErrorClass {
+    match code {
+        130_429 | 80_007 | 4 | 131_000 | 131_016 | 2 | 131_057 | 1 | 131_048 => {
+            ErrorClass::Retryable { retry_after: None }
+        }
+        131_056 => ErrorClass::PairRateLimited,
+        131_047 => ErrorClass::OutsideWindow,
+        131_050 => ErrorClass::OptedOut,
+        // Expired or invalid token, missing permissions, locked account.
+        190 | 0 | 3 | 10 | 102 | 200..=299 | 131_005 | 131_031 => ErrorClass::Credentials,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified_as_the_contract_lists_them() {
+        for code in [130_429, 80_007, 4, 131_000, 131_016, 2, 131_057] {
+            assert!(matches!(classify_meta_code(code), ErrorClass::Retryable { .. }), "{code}");
+        }
+        for code in [131_026, 100, 131_008, 131_009, 132_000, 132_001, 132_012] {
+            assert_eq!(classify_meta_code(code), ErrorClass::Permanent, "{code}");
+        }
+        assert_eq!(classify_meta_code(131_056), ErrorClass::PairRateLimited);
+        assert_eq!(classify_meta_code(131_047), ErrorClass::OutsideWindow);
+        assert_eq!(classify_meta_code(131_050), ErrorClass::OptedOut);
+        assert_eq!(classify_meta_code(190), ErrorClass::Credentials);
+    }
+}

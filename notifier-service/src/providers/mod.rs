@@ -1,0 +1,140 @@
+//! Sending a message through a WhatsApp provider. One trait, three
+//! implementations: the Meta Cloud API, Twilio, and `log`. Each turns its
+//! provider's answer into a [`SendError`] whose [`ErrorClass`] is all the
+//! delivery engine decides on (§5: by the error code, not the HTTP status).
+
+mod log;
+mod meta;
+mod twilio;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::PhoneNumber;
+
+pub use self::log::LogProvider;
+pub use meta::{classify_meta_code, MetaProvider};
+pub use twilio::{classify_twilio_code, TwilioProvider, TwilioSms};
+
+/// What to send. Providers render it in their own wire format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The approved reminder template (allowed outside the 24-hour window):
+    /// {{1}} the title, {{2}} the due time, quick replies Done and Snooze.
+    Template {
+        title: String,
+        due: String,
+        done_payload: String,
+        snooze_payload: String,
+    },
+    /// Reply buttons Done and Snooze 1h (inside the window only).
+    Interactive {
+        body: String,
+        done_id: String,
+        snooze_id: String,
+    },
+    /// Plain text (inside the window; SMS).
+    Text { body: String },
+}
+
+impl Message {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Template { .. } => "template",
+            Message::Interactive { .. } => "interactive",
+            Message::Text { .. } => "text",
+        }
+    }
+}
+
+/// What the delivery engine should do after a failed send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Try again later (5xx, timeouts, throughput limits); `retry_after`
+    /// when the provider said how long to wait.
+    Retryable { retry_after: Option<Duration> },
+    /// 131056: too many messages to this recipient; retry it alone later.
+    PairRateLimited,
+    /// 131047: outside the 24-hour window; send the template instead.
+    OutsideWindow,
+    /// 131050: the user stopped these messages; opt the contact out.
+    OptedOut,
+    /// 190 and other credential errors: stop sending until fixed.
+    Credentials,
+    /// Never succeeds as sent.
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct SendError {
+    pub class: ErrorClass,
+    /// The provider's error code, when it gave one.
+    pub code: Option<i64>,
+    /// The provider's words (never a credential).
+    pub detail: String,
+}
+
+impl SendError {
+    pub fn describe(&self) -> String {
+        match self.code {
+            Some(code) => format!("{code}: {}", self.detail),
+            None => self.detail.clone(),
+        }
+    }
+
+    /// A transport failure: no answer, so it is unknown whether the message
+    /// was taken.
+    pub fn transport(error: &reqwest::Error) -> Self {
+        let what = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "cannot connect"
+        } else {
+            "request failed"
+        };
+        Self {
+            class: ErrorClass::Retryable { retry_after: None },
+            code: None,
+            detail: what.into(),
+        }
+    }
+
+    /// An answer with no error code we can read.
+    pub fn http(status: reqwest::StatusCode) -> Self {
+        let class = if status.is_server_error() || status.as_u16() == 429 {
+            ErrorClass::Retryable { retry_after: None }
+        } else if status.as_u16() == 401 {
+            ErrorClass::Credentials
+        } else {
+            ErrorClass::Permanent
+        };
+        Self {
+            class,
+            code: None,
+            detail: format!("HTTP {status}"),
+        }
+    }
+}
+
+/// A WhatsApp sender.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// `meta`, `twilio` or `log`.
+    fn name(&self) -> &'static str;
+
+    /// Sends one message; the provider's message id on success.
+    async fn send(&self, to: &PhoneNumber, message: &Message) -> Result<String, SendError>;
+}
+
+/// An HTTP client with the timeouts reqwest leaves unset.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(3))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+        .expect("a reqwest client with rustls builds")
+}

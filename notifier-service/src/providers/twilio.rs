@@ -1,0 +1,212 @@
+//! Twilio's Messages API: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`,
+//! form-encoded, HTTP Basic auth. WhatsApp reminders use the approved Content
+//! template (`ContentSid` and `ContentVariables`); the same client sends the
+//! SMS fallback from `TWILIO_SMS_FROM`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::{ErrorClass, Message, Provider, SendError};
+use crate::config::Secret;
+use crate::domain::PhoneNumber;
+
+pub struct TwilioProvider {
+    http: reqwest::Client,
+    url: String,
+    account_sid: String,
+    auth_token: Secret,
+    from: String,
+    /// `None`: SMS (text only). `Some`: WhatsApp with this Content template.
+    content_sid: Option<String>,
+    status_callback: Option<String>,
+}
+
+/// The SMS fallback is Twilio in SMS mode.
+pub type TwilioSms = TwilioProvider;
+
+impl TwilioProvider {
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        http: reqwest::Client,
+        base: &str,
+        account_sid: &str,
+        auth_token: Secret,
+        from: String,
+        content_sid: Option<String>,
+        public_url: Option<&str>,
+    ) -> Self {
+        Self {
+            http,
+            url: format!(
+                "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
+                base.trim_end_matches('/')
+            ),
+            account_sid: account_sid.to_owned(),
+            auth_token,
+            from,
+            content_sid,
+            status_callback: public_url
+                .map(|url| format!("{}/webhooks/twilio", url.trim_end_matches('/'))),
+        }
+    }
+
+    /// WhatsApp through Twilio, from `whatsapp:+…`.
+    pub fn whatsapp(
+        http: reqwest::Client,
+        base: &str,
+        account_sid: &str,
+        auth_token: Secret,
+        from: &str,
+        content_sid: String,
+        public_url: Option<&str>,
+    ) -> Self {
+        let from = if from.starts_with("whatsapp:") {
+            from.to_owned()
+        } else {
+            format!("whatsapp:{from}")
+        };
+        Self::build(http, base, account_sid, auth_token, from, Some(content_sid), public_url)
+    }
+
+    /// Plain SMS from `from`.
+    pub fn sms(
+        http: reqwest::Client,
+        base: &str,
+        account_sid: &str,
+        auth_token: Secret,
+        from: &str,
+        public_url: Option<&str>,
+    ) -> Self {
+        Self::build(http, base, account_sid, auth_token, from.to_owned(), None, public_url)
+    }
+
+    /// The form fields for `message` to `to`.
+    pub fn form(&self, to: &PhoneNumber, message: &Message) -> Vec<(&'static str, String)> {
+        let to = match self.content_sid {
+            Some(_) => format!("whatsapp:{}", to.as_str()),
+            None => to.as_str().to_owned(),
+        };
+        let mut form = vec![("To", to), ("From", self.from.clone())];
+        match (message, &self.content_sid) {
+            // The Content template's variables: {{1}} title, {{2}} due time,
+            // {{3}} and {{4}} the quick replies' ids (Done, Snooze).
+            (
+                Message::Template {
+                    title,
+                    due,
+                    done_payload,
+                    snooze_payload,
+                },
+                Some(content_sid),
+            ) => {
+                form.push(("ContentSid", content_sid.clone()));
+                form.push(("ContentVariables", content_variables(title, due, done_payload, snooze_payload)));
+            }
+            (
+                Message::Interactive {
+                    body,
+                    done_id,
+                    snooze_id,
+                },
+                Some(content_sid),
+            ) => {
+                form.push(("ContentSid", content_sid.clone()));
+                form.push(("ContentVariables", content_variables(body, "", done_id, snooze_id)));
+            }
+            (Message::Template { title, due, .. }, None) => {
+                form.push(("Body", format!("Reminder: {title}, due {due}")));
+            }
+            (Message::Interactive { body, .. } | Message::Text { body }, _) => {
+                form.push(("Body", body.clone()));
+            }
+        }
+        if let Some(callback) = &self.status_callback {
+            form.push(("StatusCallback", callback.clone()));
+        }
+        form
+    }
+}
+
+fn content_variables(title: &str, due: &str, done: &str, snooze: &str) -> String {
+    serde_json::json!({ "1": title, "2": due, "3": done, "4": snooze }).to_string()
+}
+
+#[derive(Deserialize)]
+struct Created {
+    sid: String,
+}
+
+#[derive(Deserialize)]
+struct Refused {
+    code: Option<i64>,
+    #[serde(default)]
+    message: String,
+}
+
+#[async_trait]
+impl Provider for TwilioProvider {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn send(&self, to: &PhoneNumber, message: &Message) -> Result<String, SendError> {
+        let response = self
+            .http
+            .post(&self.url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .form(&self.form(to, message))
+            .send()
+            .await
+            .map_err(|e| SendError::transport(&e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(|e| SendError::transport(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice::<Created>(&bytes)
+                .map(|created| created.sid)
+                .map_err(|_| SendError {
+                    class: ErrorClass::Retryable { retry_after: None },
+                    code: None,
+                    detail: "a 2xx answer without a sid".into(),
+                });
+        }
+        match serde_json::from_slice::<Refused>(&bytes) {
+            Ok(Refused {
+                code: Some(code),
+                message,
+            }) => {
+                let mut class = classify_twilio_code(code, status.as_u16());
+                if let ErrorClass::Retryable { retry_after: none } = &mut class {
+                    *none = retry_after;
+                }
+                Err(SendError {
+                    class,
+                    code: Some(code),
+                    detail: message,
+                })
+            }
+            _ => Err(SendError::http(status)),
+        }
+    }
+}
+
+/// Twilio's error codes, mapped onto the same classes as Meta's.
+pub fn classify_twilio_code(code: i64, http_status: u16) -> ErrorClass {
+    match code {
+        20_003 | 20_005 | 20_404 if http_status == 401 || code != 20_404 => ErrorClass::Credentials,
+        20_429 | 63_018 | 14_107 | 63_038 => ErrorClass::Retryable { retry_after: None },
+        // Freeform message outside the 24-hour window.
+        63_016 => ErrorClass::OutsideWindow,
+        // The recipient replied STOP.
+        21_610 => ErrorClass::OptedOut,
+        _ if http_status >= 500 => ErrorClass::Retryable { retry_after: None },
+        _ => ErrorClass::Permanent,
+    }
+}

@@ -1,0 +1,137 @@
+//! The stand-in's webhooks: JSON exactly as Meta posts it, signed with
+//! `X-Hub-Signature-256` over the raw bytes.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::StandinConfig;
+use crate::webhooks::whatsapp::sign;
+
+#[derive(Clone)]
+pub struct Webhooks {
+    config: StandinConfig,
+    target: Arc<Mutex<Option<String>>>,
+    http: reqwest::Client,
+}
+
+impl Webhooks {
+    pub fn new(config: StandinConfig) -> Self {
+        Self {
+            config,
+            target: Arc::default(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Where webhooks go: the notifier's `/webhooks/whatsapp`.
+    pub fn point_at(&self, url: String) {
+        *self.target.lock().expect("never poisoned") = Some(url);
+    }
+
+    fn envelope(&self, value: Value) -> Value {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": value }] }],
+        })
+    }
+
+    fn metadata(&self) -> Value {
+        json!({ "display_phone_number": "15550783881", "phone_number_id": self.config.phone_number_id })
+    }
+
+    /// Posts `body` signed with `secret`; the notifier's HTTP status (0 when
+    /// no target is set or it cannot be reached).
+    pub async fn post_signed_with(&self, body: &[u8], signature: Option<&str>) -> u16 {
+        let Some(url) = self.target.lock().expect("never poisoned").clone() else {
+            return 0;
+        };
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        match request.send().await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+
+    pub async fn post(&self, payload: &Value) -> u16 {
+        let body = serde_json::to_vec(payload).expect("JSON serialises");
+        let signature = sign(self.config.app_secret.as_bytes(), &body);
+        self.post_signed_with(&body, Some(&signature)).await
+    }
+
+    /// Status updates for one message, in order.
+    pub async fn statuses(&self, message_id: &str, to: &str, statuses: &[&str], callback: Option<&str>) {
+        for status in statuses {
+            let mut update = json!({
+                "id": message_id,
+                "status": status,
+                "timestamp": chrono::Utc::now().timestamp().to_string(),
+                "recipient_id": to,
+            });
+            if let Some(callback) = callback {
+                update["biz_opaque_callback_data"] = json!(callback);
+            }
+            self.post(&self.status_payload(update)).await;
+        }
+    }
+
+    pub fn status_payload(&self, update: Value) -> Value {
+        self.envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(),
+            "statuses": [update],
+        }))
+    }
+
+    fn message_payload(&self, from: &str, message: Value) -> Value {
+        self.envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(),
+            "contacts": [{ "profile": { "name": "Test User" }, "wa_id": from }],
+            "messages": [message],
+        }))
+    }
+
+    fn message(from: &str, kind: &str) -> Value {
+        json!({
+            "from": from,
+            "id": format!("wamid.in.{}", uuid::Uuid::new_v4().simple()),
+            "timestamp": chrono::Utc::now().timestamp().to_string(),
+            "type": kind,
+        })
+    }
+
+    pub fn text_payload(&self, from: &str, text: &str) -> Value {
+        let mut message = Self::message(from, "text");
+        message["text"] = json!({ "body": text });
+        self.message_payload(from, message)
+    }
+
+    pub async fn inbound_text(&self, from: &str, text: &str) -> u16 {
+        self.post(&self.text_payload(from, text)).await
+    }
+
+    pub fn button_payload(&self, from: &str, id: &str, quick_reply: bool) -> Value {
+        let message = if quick_reply {
+            let mut m = Self::message(from, "button");
+            m["button"] = json!({ "payload": id, "text": "Done" });
+            m
+        } else {
+            let mut m = Self::message(from, "interactive");
+            m["interactive"] = json!({ "type": "button_reply", "button_reply": { "id": id, "title": "Done" } });
+            m
+        };
+        self.message_payload(from, message)
+    }
+
+    pub async fn button(&self, from: &str, id: &str, quick_reply: bool) -> u16 {
+        self.post(&self.button_payload(from, id, quick_reply)).await
+    }
+}

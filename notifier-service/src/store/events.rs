@@ -1,0 +1,108 @@
+//! Applying a batch of consumed events in one transaction: the inbox makes a
+//! redelivered or republished event a no-op, `task_states` follows each
+//! task's state, and each `task.due` makes at most one notification.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{EventKind, TaskEvent};
+
+/// How many of a batch were new, and how many notifications they queued.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub new_events: usize,
+    pub notifications: usize,
+}
+
+/// Commits the effect of `events` (in their order) or nothing. `gather` is
+/// added to each reminder's time so reminders of one recipient that fall due
+/// together reach the engine together, as one digest.
+pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sqlx::Result<Applied> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let fresh: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO inbox (event_id) SELECT unnest($1::uuid[]) \
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut fresh: std::collections::HashSet<Uuid> = fresh.into_iter().collect();
+    // The first copy of an id in the batch counts; later copies are repeats.
+    let new: Vec<&TaskEvent> = events.iter().filter(|e| fresh.remove(&e.id)).collect();
+
+    // One row per task (an upsert may touch a row once per statement): the
+    // newest news, and a deletion over everything.
+    let mut latest: HashMap<Uuid, &TaskEvent> = HashMap::new();
+    for event in &new {
+        let keep = latest.get(&event.task_id).is_none_or(|seen| {
+            seen.kind != EventKind::Deleted
+                && (event.kind == EventKind::Deleted || event.version >= seen.version)
+        });
+        if keep {
+            latest.insert(event.task_id, event);
+        }
+    }
+    let task_ids: Vec<Uuid> = latest.keys().copied().collect();
+    let users: Vec<&str> = latest.values().map(|e| e.owner.as_str()).collect();
+    let states: Vec<&str> = latest.values().map(|e| e.followed_state()).collect();
+    let versions: Vec<DateTime<Utc>> = latest.values().map(|e| e.version).collect();
+    sqlx::query(
+        "INSERT INTO task_states (task_id, user_id, state, version) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
+         ON CONFLICT (task_id) DO UPDATE SET user_id = EXCLUDED.user_id, \
+             state = EXCLUDED.state, version = EXCLUDED.version \
+         WHERE task_states.state <> 'DELETED' \
+           AND (EXCLUDED.state = 'DELETED' OR EXCLUDED.version >= task_states.version)",
+    )
+    .bind(&task_ids)
+    .bind(&users)
+    .bind(&states)
+    .bind(&versions)
+    .execute(&mut *tx)
+    .await?;
+
+    let due: Vec<(&TaskEvent, DateTime<Utc>)> = new
+        .iter()
+        .filter(|e| e.kind == EventKind::Due)
+        .filter_map(|e| e.reminder_time.map(|at| (*e, at)))
+        .collect();
+    let gather = chrono::Duration::from_std(gather).unwrap_or_default();
+    let notifications = sqlx::query(
+        "INSERT INTO notifications (id, user_id, task_id, event_id, reminder_time, task_title, \
+             due_time, scheduled_time) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
+             $5::timestamptz[], $6::text[], $7::timestamptz[], $8::timestamptz[]) \
+         ON CONFLICT (task_id, reminder_time) DO NOTHING",
+    )
+    .bind(due.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(due.iter().map(|(e, _)| e.owner.as_str()).collect::<Vec<_>>())
+    .bind(due.iter().map(|(e, _)| e.task_id).collect::<Vec<_>>())
+    .bind(due.iter().map(|(e, _)| e.id).collect::<Vec<_>>())
+    .bind(due.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+    .bind(due.iter().map(|(e, _)| e.title.as_str()).collect::<Vec<_>>())
+    .bind(due.iter().map(|(e, _)| e.due_time).collect::<Vec<_>>())
+    .bind(due.iter().map(|(_, at)| *at + gather).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(Applied {
+        new_events: new.len(),
+        notifications: usize::try_from(notifications).unwrap_or(usize::MAX),
+    })
+}
+
+/// Forgets applied event ids older than `before`: task-service republishes
+/// only within minutes, and (task, reminder time) still dedupes after that.
+pub async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM inbox WHERE receive_time < $1")
+        .bind(before)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}

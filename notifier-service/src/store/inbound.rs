@@ -1,0 +1,168 @@
+//! The `inbound` table: what webhooks reported, recorded before they are
+//! answered, and the worker's claims on it.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::PhoneNumber;
+
+/// One thing a webhook told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The provider's message id (or message id and status): the dedupe key.
+    pub key: String,
+    pub provider: &'static str,
+    pub kind: Kind,
+    pub from_number: Option<PhoneNumber>,
+    pub reference: Option<String>,
+    pub detail: Option<String>,
+    pub error: Option<String>,
+    /// When the provider says it happened (window opening counts from it).
+    pub time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Status,
+    Done,
+    Snooze,
+    Stop,
+    Start,
+    Text,
+}
+
+impl Kind {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Kind::Status => "status",
+            Kind::Done => "done",
+            Kind::Snooze => "snooze",
+            Kind::Stop => "stop",
+            Kind::Start => "start",
+            Kind::Text => "text",
+        }
+    }
+
+    fn from_db(raw: &str) -> Self {
+        match raw {
+            "status" => Kind::Status,
+            "done" => Kind::Done,
+            "snooze" => Kind::Snooze,
+            "stop" => Kind::Stop,
+            "start" => Kind::Start,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// Records what a webhook delivery said, in one transaction: each report
+/// once (a repeated delivery inserts nothing), and every inbound message
+/// opens its sender's 24-hour window. Returns how many were new.
+pub async fn record(pool: &PgPool, reports: &[Report]) -> sqlx::Result<u64> {
+    let mut tx = pool.begin().await?;
+    let mut new = 0;
+    for report in reports {
+        let inserted = sqlx::query(
+            "INSERT INTO inbound (key, provider, kind, from_number, reference, detail, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&report.key)
+        .bind(report.provider)
+        .bind(report.kind.as_db())
+        .bind(report.from_number.as_ref().map(PhoneNumber::as_str))
+        .bind(&report.reference)
+        .bind(&report.detail)
+        .bind(&report.error)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        new += inserted;
+        if let (1, Some(from)) = (inserted, &report.from_number) {
+            super::contacts::open_window(&mut *tx, from, report.time).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// A claimed report.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub key: String,
+    pub provider: String,
+    pub kind: Kind,
+    pub from_number: Option<PhoneNumber>,
+    pub reference: Option<String>,
+    pub detail: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub receive_time: DateTime<Utc>,
+}
+
+/// Takes up to `limit` reports to act on, each held for `lease`.
+pub async fn claim(
+    pool: &PgPool,
+    limit: i64,
+    lease: std::time::Duration,
+) -> sqlx::Result<Vec<Pending>> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i32,
+        DateTime<Utc>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH picked AS ( \
+             SELECT key FROM inbound WHERE done_time IS NULL AND next_try_time <= now() \
+             ORDER BY next_try_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE inbound i SET next_try_time = now() + make_interval(secs => $2), \
+             attempts = i.attempts + 1 \
+         FROM picked WHERE i.key = picked.key \
+         RETURNING i.key, i.provider, i.kind, i.from_number, i.reference, i.detail, i.error, \
+             i.attempts, i.receive_time",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Pending {
+            key: r.0,
+            provider: r.1,
+            kind: Kind::from_db(&r.2),
+            from_number: r.3.map(PhoneNumber::from_stored),
+            reference: r.4,
+            detail: r.5,
+            error: r.6,
+            attempts: r.7,
+            receive_time: r.8,
+        })
+        .collect())
+}
+
+/// Done with a report; `note` says what was (not) done, for the record.
+pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = $1")
+        .bind(key)
+        .bind(note)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// Try again at `at`.
+pub async fn retry_at(pool: &PgPool, key: &str, at: DateTime<Utc>, error: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = $1")
+        .bind(key)
+        .bind(at)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,219 @@
+//! The `notifications` table: the delivery engine's queue (claims with a
+//! lease, outcomes in one statement per batch), status reports, and the
+//! reads behind ListNotifications and GetNotification.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{Channel, Status};
+
+const COLUMNS: &str = "n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
+     n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, n.failures, \
+     n.last_error, n.scheduled_time, n.create_time, n.update_time";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub id: Uuid,
+    pub user_id: String,
+    pub task_id: Uuid,
+    pub event_id: Uuid,
+    pub reminder_time: DateTime<Utc>,
+    pub task_title: String,
+    pub due_time: Option<DateTime<Utc>>,
+    pub channel: String,
+    pub status: String,
+    pub batch_id: Option<Uuid>,
+    pub provider_message_id: Option<String>,
+    pub attempts: i32,
+    pub failures: i32,
+    pub last_error: Option<String>,
+    pub scheduled_time: DateTime<Utc>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+/// A claimed notification and the state its task was last seen in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    #[sqlx(flatten)]
+    pub row: NotificationRow,
+    pub task_state: Option<String>,
+}
+
+/// Takes up to `limit` pending notifications that are due, holding each for
+/// `lease` (its `scheduled_time` moves to the lease's end, so a crashed
+/// sender's work comes back by itself). `attempts` counts the request about
+/// to be made before it is made: a crash mid-send still shows in it.
+pub async fn claim(
+    pool: &PgPool,
+    limit: i64,
+    lease: std::time::Duration,
+) -> sqlx::Result<Vec<Claimed>> {
+    let sql = format!(
+        "WITH picked AS ( \
+             SELECT id FROM notifications \
+             WHERE status IN ('QUEUED', 'DEFERRED') AND scheduled_time <= now() \
+             ORDER BY scheduled_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE notifications n \
+         SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1 \
+         FROM picked WHERE n.id = picked.id \
+         RETURNING {COLUMNS}, \
+             (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state"
+    );
+    sqlx::query_as(&sql)
+        .bind(limit)
+        .bind(lease.as_secs_f64())
+        .fetch_all(pool)
+        .await
+}
+
+/// What became of one claimed notification.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: Uuid,
+    pub status: Status,
+    pub channel: Channel,
+    /// Requests actually made for it in this round (the claim counted one).
+    pub requests: i32,
+    pub failures: i32,
+    pub provider_message_id: Option<String>,
+    pub batch_id: Option<Uuid>,
+    pub last_error: Option<String>,
+    /// For QUEUED and DEFERRED: when to try again.
+    pub scheduled_time: DateTime<Utc>,
+}
+
+/// Records a batch of outcomes in one statement. A status report that
+/// arrived meanwhile is never moved back.
+pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> sqlx::Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notifications n SET \
+             status = CASE WHEN status_rank(n.status) > status_rank(u.status) \
+                 THEN n.status ELSE u.status END, \
+             channel = u.channel, \
+             attempts = n.attempts - 1 + u.requests, \
+             failures = u.failures, \
+             provider_message_id = coalesce(u.provider_message_id, n.provider_message_id), \
+             batch_id = coalesce(u.batch_id, n.batch_id), \
+             last_error = coalesce(u.last_error, n.last_error), \
+             scheduled_time = u.scheduled_time, \
+             update_time = now() \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], \
+             $7::uuid[], $8::text[], $9::timestamptz[]) \
+             AS u(id, status, channel, requests, failures, provider_message_id, batch_id, \
+                  last_error, scheduled_time) \
+         WHERE n.id = u.id",
+    )
+    .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.status.as_db()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.channel.as_db()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.requests).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.failures).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.provider_message_id.clone()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.batch_id).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.last_error.clone()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.scheduled_time).collect::<Vec<_>>())
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// When the next pending notification is due, if any.
+pub async fn next_due(pool: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "SELECT scheduled_time FROM notifications WHERE status IN ('QUEUED', 'DEFERRED') \
+         ORDER BY scheduled_time LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Pending notifications that have failed at least once: the retry queue.
+pub async fn retry_depth(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM notifications \
+         WHERE status IN ('QUEUED', 'DEFERRED') AND failures > 0",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Applies a provider's status report to the notifications sent as that
+/// message, moving forward only. `None` when no notification has that
+/// provider message id (yet).
+pub async fn apply_report(
+    pool: &PgPool,
+    provider_message_id: &str,
+    status: Status,
+    error: Option<&str>,
+) -> sqlx::Result<Option<u64>> {
+    let mut tx = pool.begin().await?;
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM notifications WHERE provider_message_id = $1)",
+    )
+    .bind(provider_message_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !known {
+        return Ok(None);
+    }
+    let done = sqlx::query(
+        "UPDATE notifications SET status = $2, last_error = coalesce($3, last_error), \
+             update_time = now() \
+         WHERE provider_message_id = $1 AND status_rank(status) < status_rank($2)",
+    )
+    .bind(provider_message_id)
+    .bind(status.as_db())
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(done.rows_affected()))
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<NotificationRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM notifications n WHERE n.id = $1");
+    sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+}
+
+/// The tasks a message (one notification, or a digest) was about.
+pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT task_id, user_id FROM notifications \
+         WHERE id = $1 OR batch_id = (SELECT batch_id FROM notifications WHERE id = $1)",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
+/// A page of a user's notifications, newest first, after `after`
+/// (`create_time`, `id`) when given.
+pub async fn list(
+    pool: &PgPool,
+    user: &str,
+    statuses: &[Status],
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<NotificationRow>> {
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_db()).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM notifications n \
+         WHERE n.user_id = $1 \
+           AND (cardinality($2::text[]) = 0 OR n.status = ANY($2)) \
+           AND ($3::timestamptz IS NULL OR (n.create_time, n.id) < ($3, $4)) \
+         ORDER BY n.create_time DESC, n.id DESC LIMIT $5"
+    );
+    sqlx::query_as(&sql)
+        .bind(user)
+        .bind(&statuses)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}

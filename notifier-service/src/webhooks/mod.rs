@@ -1,0 +1,76 @@
+//! Where webhooks enter: Meta's (`/webhooks/whatsapp`) and Twilio's
+//! (`/webhooks/twilio`). Both check a signature over the raw request first,
+//! record what they were told (deduplicated by the provider's ids) and answer
+//! at once; `crate::inbound` acts on it.
+
+pub mod twilio;
+pub mod whatsapp;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::config::Secret;
+use crate::store::inbound::{self, Kind, Report};
+
+#[derive(Clone)]
+pub struct WebhookState {
+    pub pool: PgPool,
+    pub app_secret: Option<Secret>,
+    pub verify_token: Option<Secret>,
+    pub twilio_auth_token: Option<Secret>,
+    pub public_url: Option<String>,
+    /// Wakes the inbound worker.
+    pub inbound: Arc<Notify>,
+}
+
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/webhooks/whatsapp", get(whatsapp::verify).post(whatsapp::receive))
+        .route("/webhooks/twilio", post(twilio::receive))
+        .with_state(state)
+}
+
+/// Records the reports of one delivery; 500 (the provider retries) when the
+/// database cannot take them.
+async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {
+    match inbound::record(&state.pool, reports).await {
+        Ok(new) => {
+            if new > 0 {
+                state.inbound.notify_one();
+            }
+            StatusCode::OK
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a webhook");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// `done:<notification id>` and `snooze:<notification id>`, as our buttons
+/// carry them; anything else is an ordinary message.
+pub fn parse_button(payload: &str) -> (Kind, Option<String>) {
+    let parsed = payload.split_once(':').and_then(|(action, id)| {
+        let kind = match action {
+            "done" => Kind::Done,
+            "snooze" => Kind::Snooze,
+            _ => return None,
+        };
+        uuid::Uuid::parse_str(id).ok().map(|id| (kind, Some(id.to_string())))
+    });
+    parsed.unwrap_or((Kind::Text, None))
+}
+
+/// STOP and START (any case, surrounding space ignored); anything else is text.
+pub fn text_kind(body: &str) -> Kind {
+    match body.trim().to_ascii_uppercase().as_str() {
+        "STOP" => Kind::Stop,
+        "START" => Kind::Start,
+        _ => Kind::Text,
+    }
+}

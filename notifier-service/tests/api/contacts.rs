@@ -1,0 +1,121 @@
+//! NotifierService contacts and notifications: parsing, and who may see and
+//! change what.
+
+use todogenie_common::auth::Role;
+use todogenie_proto::v1 as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::spawn_pair;
+
+fn violations(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_contact_round_trips_and_every_bad_field_is_named() {
+    let pair = spawn_pair().await;
+    let mut alice = pair.notifier_client("alice", Role::User).await;
+    let saved = alice
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(pb::Contact {
+                phone_number: "+14155550123".into(),
+                time_zone: "America/New_York".into(),
+                locale: "en-US".into(),
+                whatsapp_opt_in: true,
+                quiet_hours: Some(pb::QuietHours { start: "22:00".into(), end: "07:30".into() }),
+                ..pb::Contact::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.user_id, "alice");
+    assert_eq!(saved.quiet_hours.as_ref().unwrap().end, "07:30");
+    let got = alice.get_contact(pb::GetContactRequest::default()).await.unwrap().into_inner();
+    assert_eq!(got.phone_number, "+14155550123");
+    assert_eq!(got.time_zone, "America/New_York");
+
+    let bad = alice
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(pb::Contact {
+                phone_number: "0044 20 7946 0958".into(),
+                time_zone: "Mars/Olympus".into(),
+                locale: "not a tag!".into(),
+                quiet_hours: Some(pb::QuietHours { start: "7pm".into(), end: "07:00".into() }),
+                ..pb::Contact::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(
+        violations(&bad),
+        ["contact.phone_number", "contact.time_zone", "contact.locale", "contact.quiet_hours"]
+    );
+    let short = alice
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(pb::Contact { phone_number: "+1415".into(), ..pb::Contact::default() }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&short), ["contact.phone_number"]);
+
+    alice.delete_contact(pb::DeleteContactRequest::default()).await.unwrap();
+    let gone = alice.get_contact(pb::GetContactRequest::default()).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", "+14155550123").await;
+    let mut bob = pair.notifier_client("bob", Role::User).await;
+    let read = bob
+        .get_contact(pb::GetContactRequest { user_id: "alice".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Code::NotFound);
+    let write = bob
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(pb::Contact {
+                user_id: "alice".into(),
+                phone_number: "+14155550199".into(),
+                ..pb::Contact::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(write.code(), Code::PermissionDenied);
+    let delete = bob
+        .delete_contact(pb::DeleteContactRequest { user_id: "alice".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(delete.code(), Code::PermissionDenied);
+    let list = bob
+        .list_notifications(pb::ListNotificationsRequest { user_id: "alice".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(list.code(), Code::PermissionDenied);
+
+    let mut admin = pair.notifier_client("ops", Role::Admin).await;
+    let read = admin
+        .get_contact(pb::GetContactRequest { user_id: "alice".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.phone_number, "+14155550123", "unchanged by bob");
+
+    let mut anonymous = todogenie_proto::v1::notifier_service_client::NotifierServiceClient::new(
+        tonic::transport::Channel::from_shared(format!("http://{}", pair.notifier().grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let refused = anonymous.get_contact(pb::GetContactRequest::default()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}

@@ -1,0 +1,207 @@
+//! Both services, the real PostgreSQL and RabbitMQ, the Cloud API stand-in:
+//! a task's reminder reaches WhatsApp on time in the right form, and the
+//! buttons act on the task.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use todogenie_common::auth::Role;
+use todogenie_proto::v1 as pb;
+
+use crate::helpers::{poll, spawn_end_to_end, Pair, Tasks};
+
+const PHONE: &str = "+14155550123";
+const DIGITS: &str = "14155550123";
+
+fn timestamp(at: chrono::DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap(),
+    }
+}
+
+async fn task_due_at(tasks: &mut Tasks, title: &str, due: chrono::DateTime<Utc>) -> pb::Task {
+    tasks
+        .create_task(pb::CreateTaskRequest {
+            task: Some(pb::Task {
+                title: title.into(),
+                due_time: Some(timestamp(due)),
+                ..pb::Task::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("CreateTask")
+        .into_inner()
+}
+
+async fn state_of(tasks: &mut Tasks, id: &str) -> pb::Task {
+    tasks
+        .get_task(pb::GetTaskRequest { id: id.into() })
+        .await
+        .expect("GetTask")
+        .into_inner()
+}
+
+/// The quick-reply payload (template) or reply id (interactive) of button `index`.
+fn button(sent: &notifier_service::standin::Sent, index: usize) -> String {
+    let body = &sent.body;
+    if sent.kind == "template" {
+        body["template"]["components"][index + 1]["parameters"][0]["payload"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    } else {
+        body["interactive"]["action"]["buttons"][index]["reply"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+async fn wait_task_state(pair: &Pair, tasks: &mut Tasks, id: &str, state: pb::TaskState) {
+    let _ = pair;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if state_of(tasks, id).await.state() == state {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "task {id} did not become {state:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reminder_due_in_seconds_arrives_as_a_template_on_time_and_done_completes_the_task() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    let mut tasks = pair.tasks_client("alice").await;
+    let due = Utc::now() + chrono::Duration::seconds(3);
+    let task = task_due_at(&mut tasks, "Pay the rent", due).await;
+
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(15), "the reminder", |s| !s.is_empty())
+        .await;
+    let [message] = sent.as_slice() else { panic!("one message, got {sent:?}") };
+    assert_eq!(message.to, DIGITS);
+    assert_eq!(message.kind, "template", "no window open: the template");
+    let parameters = &message.body["template"]["components"][0]["parameters"];
+    assert_eq!(parameters[0]["text"], "Pay the rent");
+    // Shown in the contact's zone (Europe/Berlin).
+    let local = due.with_timezone(&chrono_tz::Europe::Berlin).format("%H:%M").to_string();
+    assert!(parameters[1]["text"].as_str().unwrap().contains(&local), "{parameters}");
+    let lag = message.time - due;
+    assert!(lag < chrono::Duration::seconds(2), "sent {lag} after its due time");
+    assert!(lag > chrono::Duration::zero(), "not before its time");
+
+    // The status webhooks move it to DELIVERED.
+    let mut notifier = pair.notifier_client("alice", Role::User).await;
+    poll(Duration::from_secs(10), "DELIVERED", || {
+        let mut notifier = notifier.clone();
+        async move {
+            let list = notifier
+                .list_notifications(pb::ListNotificationsRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            list.notifications.len() == 1
+                && list.notifications[0].status() == pb::NotificationStatus::Delivered
+        }
+    })
+    .await;
+    let listed = notifier
+        .list_notifications(pb::ListNotificationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let notification = &listed.notifications[0];
+    assert_eq!(notification.task_id, task.id);
+    assert_eq!(notification.provider_message_id, message.message_id);
+    assert_eq!(notification.attempts, 1);
+    let fetched = notifier
+        .get_notification(pb::GetNotificationRequest { id: notification.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, *notification);
+
+    assert_eq!(pair.standin.user_presses(DIGITS, &button(message, 0), true).await, 200);
+    wait_task_state(&pair, &mut tasks, &task.id, pb::TaskState::Completed).await;
+}
+
+#[tokio::test]
+async fn after_an_inbound_message_the_reminder_has_reply_buttons_and_snooze_snoozes() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    assert_eq!(pair.standin.user_writes(DIGITS, "hello").await, 200);
+    let notifier = pair.notifier_client("alice", Role::User).await;
+    poll(Duration::from_secs(5), "the window to open", || {
+        let mut notifier = notifier.clone();
+        async move {
+            let contact = notifier.get_contact(pb::GetContactRequest::default()).await.unwrap().into_inner();
+            contact.window_expire_time.is_some()
+        }
+    })
+    .await;
+
+    let mut tasks = pair.tasks_client("alice").await;
+    let task = task_due_at(&mut tasks, "Call the bank", Utc::now() + chrono::Duration::seconds(2)).await;
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(15), "the reminder", |s| !s.is_empty())
+        .await;
+    assert_eq!(sent[0].kind, "interactive");
+    let buttons = &sent[0].body["interactive"]["action"]["buttons"];
+    assert_eq!(buttons[0]["reply"]["title"], "Done");
+    assert_eq!(buttons[1]["reply"]["title"], "Snooze 1h");
+
+    let before = state_of(&mut tasks, &task.id).await.reminders.len();
+    assert_eq!(pair.standin.user_presses(DIGITS, &button(&sent[0], 1), false).await, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = state_of(&mut tasks, &task.id).await;
+        if now.reminders.len() == before + 1 {
+            let added = now.reminders.last().unwrap();
+            let Some(pb::reminder::When::AtTime(at)) = &added.when else { panic!("{added:?}") };
+            let in_secs = at.seconds - Utc::now().timestamp();
+            assert!((3500..=3600).contains(&in_secs), "snoozed for an hour: {in_secs}");
+            assert_eq!(now.state(), pb::TaskState::Pending);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the task was not snoozed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn five_reminders_of_one_user_at_once_make_one_digest_and_no_pair_limit() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    let mut tasks = pair.tasks_client("alice").await;
+    let due = Utc::now() + chrono::Duration::seconds(3);
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(task_due_at(&mut tasks, &format!("Chore {n}"), due).await.id);
+    }
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(15), "the digest", |s| !s.is_empty())
+        .await;
+    // Anything more would come within the 6 s pacing window; wait it out.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let sent_now = pair.standin.sent_to(DIGITS);
+    assert_eq!(sent_now.len(), 1, "one digest, not {}: {sent_now:?}", sent_now.len());
+    assert_eq!(pair.standin.requests_to(DIGITS), 1, "no refused attempts either");
+    assert_eq!(pair.standin.refused(131_056), 0);
+    let title = sent[0].body["template"]["components"][0]["parameters"][0]["text"].as_str().unwrap();
+    assert!(title.starts_with("5 tasks:"), "{title}");
+    for n in 1..=5 {
+        assert!(title.contains(&format!("Chore {n}")), "{title}");
+    }
+
+    assert_eq!(pair.standin.user_presses(DIGITS, &button(&sent[0], 0), true).await, 200);
+    for id in &ids {
+        wait_task_state(&pair, &mut tasks, id, pb::TaskState::Completed).await;
+    }
+}

@@ -1,0 +1,10 @@
+//! API tests: the real notifier-service (and task-service, end to end) over
+//! real sockets against the real PostgreSQL and RabbitMQ, with a local
+//! WhatsApp Cloud API stand-in; one fresh database, exchange and queue each.
+
+mod contacts;
+mod delivery;
+mod end_to_end;
+mod faults;
+mod helpers;
+mod webhooks;
