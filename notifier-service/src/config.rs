@@ -64,33 +64,68 @@ impl Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// gRPC listen address.
-    #[arg(long, env = "NOTIFIER_GRPC_ADDR", value_name = "NOTIFIER_GRPC_ADDR", default_value = "127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "NOTIFIER_GRPC_ADDR",
+        value_name = "NOTIFIER_GRPC_ADDR",
+        default_value = "127.0.0.1:50052"
+    )]
     pub grpc_addr: SocketAddr,
 
     /// HTTP listen address for /metrics, /healthz, /readyz and the webhooks.
-    #[arg(long, env = "NOTIFIER_HTTP_ADDR", value_name = "NOTIFIER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "NOTIFIER_HTTP_ADDR",
+        value_name = "NOTIFIER_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub http_addr: SocketAddr,
 
     /// PostgreSQL URL; the database is created if missing.
-    #[arg(long, env = "NOTIFIER_DATABASE_URL", value_name = "NOTIFIER_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/todogenie_notifier", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NOTIFIER_DATABASE_URL",
+        value_name = "NOTIFIER_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/todogenie_notifier",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Largest number of PostgreSQL connections in the pool.
-    #[arg(long, env = "NOTIFIER_DATABASE_MAX_CONNECTIONS", value_name = "NOTIFIER_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "NOTIFIER_DATABASE_MAX_CONNECTIONS",
+        value_name = "NOTIFIER_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
     pub database_max_connections: u32,
 
     /// RabbitMQ URL.
-    #[arg(long, env = "AMQP_URL", value_name = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        value_name = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
     pub amqp_url: String,
 
     /// Topic exchange task-service publishes to.
-    #[arg(long, env = "AMQP_EXCHANGE", value_name = "AMQP_EXCHANGE", default_value = "todogenie.events")]
+    #[arg(
+        long,
+        env = "AMQP_EXCHANGE",
+        value_name = "AMQP_EXCHANGE",
+        default_value = "todogenie.events"
+    )]
     pub amqp_exchange: String,
 
     /// Our durable quorum queue, bound to `task.#`.
-    #[arg(long, env = "AMQP_QUEUE", value_name = "AMQP_QUEUE", default_value = "notifier.task-events")]
+    #[arg(
+        long,
+        env = "AMQP_QUEUE",
+        value_name = "AMQP_QUEUE",
+        default_value = "notifier.task-events"
+    )]
     pub amqp_queue: String,
 
     /// HS256 secret for JWTs, at least 16 bytes. Required.
@@ -98,38 +133,87 @@ pub struct Settings {
     pub jwt_secret: JwtSecret,
 
     /// task-service's gRPC endpoint, for Done and Snooze replies.
-    #[arg(long, env = "TASK_SERVICE_URL", value_name = "TASK_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "TASK_SERVICE_URL",
+        value_name = "TASK_SERVICE_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub task_service_url: String,
 
     /// meta, twilio or log; log when unset and no credentials are given.
-    #[arg(long, env = "WHATSAPP_PROVIDER", value_name = "WHATSAPP_PROVIDER", value_enum)]
+    #[arg(
+        long,
+        env = "WHATSAPP_PROVIDER",
+        value_name = "WHATSAPP_PROVIDER",
+        value_enum
+    )]
     pub whatsapp_provider: Option<ProviderKind>,
 
-    #[arg(long, env = "WHATSAPP_API_BASE", value_name = "WHATSAPP_API_BASE", default_value = "https://graph.facebook.com")]
+    #[arg(
+        long,
+        env = "WHATSAPP_API_BASE",
+        value_name = "WHATSAPP_API_BASE",
+        default_value = "https://graph.facebook.com"
+    )]
     pub whatsapp_api_base: String,
 
     /// Graph API version; versions expire, so it is a setting.
-    #[arg(long, env = "WHATSAPP_API_VERSION", value_name = "WHATSAPP_API_VERSION", default_value = "v26.0")]
+    #[arg(
+        long,
+        env = "WHATSAPP_API_VERSION",
+        value_name = "WHATSAPP_API_VERSION",
+        default_value = "v26.0"
+    )]
     pub whatsapp_api_version: String,
 
-    #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID", value_name = "WHATSAPP_PHONE_NUMBER_ID")]
+    #[arg(
+        long,
+        env = "WHATSAPP_PHONE_NUMBER_ID",
+        value_name = "WHATSAPP_PHONE_NUMBER_ID"
+    )]
     pub whatsapp_phone_number_id: Option<String>,
 
-    #[arg(long, env = "WHATSAPP_ACCESS_TOKEN", value_name = "WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WHATSAPP_ACCESS_TOKEN",
+        value_name = "WHATSAPP_ACCESS_TOKEN",
+        hide_env_values = true
+    )]
     pub whatsapp_access_token: Option<Secret>,
 
     /// Signs Meta's webhooks; without it every webhook POST is refused.
-    #[arg(long, env = "WHATSAPP_APP_SECRET", value_name = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WHATSAPP_APP_SECRET",
+        value_name = "WHATSAPP_APP_SECRET",
+        hide_env_values = true
+    )]
     pub whatsapp_app_secret: Option<Secret>,
 
     /// Answers Meta's subscription handshake; without it the handshake is refused.
-    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", value_name = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WHATSAPP_VERIFY_TOKEN",
+        value_name = "WHATSAPP_VERIFY_TOKEN",
+        hide_env_values = true
+    )]
     pub whatsapp_verify_token: Option<Secret>,
 
-    #[arg(long, env = "WHATSAPP_REMINDER_TEMPLATE", value_name = "WHATSAPP_REMINDER_TEMPLATE", default_value = "task_reminder")]
+    #[arg(
+        long,
+        env = "WHATSAPP_REMINDER_TEMPLATE",
+        value_name = "WHATSAPP_REMINDER_TEMPLATE",
+        default_value = "task_reminder"
+    )]
     pub whatsapp_reminder_template: String,
 
-    #[arg(long, env = "WHATSAPP_TEMPLATE_LANGUAGE", value_name = "WHATSAPP_TEMPLATE_LANGUAGE", default_value = "en_US")]
+    #[arg(
+        long,
+        env = "WHATSAPP_TEMPLATE_LANGUAGE",
+        value_name = "WHATSAPP_TEMPLATE_LANGUAGE",
+        default_value = "en_US"
+    )]
     pub whatsapp_template_language: String,
 
     /// Messages per second for the whole process (all recipients).
@@ -137,21 +221,39 @@ pub struct Settings {
         value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub whatsapp_max_mps: u32,
 
-    #[arg(long, env = "TWILIO_API_BASE", value_name = "TWILIO_API_BASE", default_value = "https://api.twilio.com")]
+    #[arg(
+        long,
+        env = "TWILIO_API_BASE",
+        value_name = "TWILIO_API_BASE",
+        default_value = "https://api.twilio.com"
+    )]
     pub twilio_api_base: String,
 
     #[arg(long, env = "TWILIO_ACCOUNT_SID", value_name = "TWILIO_ACCOUNT_SID")]
     pub twilio_account_sid: Option<String>,
 
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", value_name = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TWILIO_AUTH_TOKEN",
+        value_name = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true
+    )]
     pub twilio_auth_token: Option<Secret>,
 
     /// Twilio's WhatsApp sender, e.g. whatsapp:+14155238886.
-    #[arg(long, env = "TWILIO_WHATSAPP_FROM", value_name = "TWILIO_WHATSAPP_FROM")]
+    #[arg(
+        long,
+        env = "TWILIO_WHATSAPP_FROM",
+        value_name = "TWILIO_WHATSAPP_FROM"
+    )]
     pub twilio_whatsapp_from: Option<String>,
 
     /// The approved Content template for reminders (HX…).
-    #[arg(long, env = "TWILIO_REMINDER_CONTENT_SID", value_name = "TWILIO_REMINDER_CONTENT_SID")]
+    #[arg(
+        long,
+        env = "TWILIO_REMINDER_CONTENT_SID",
+        value_name = "TWILIO_REMINDER_CONTENT_SID"
+    )]
     pub twilio_reminder_content_sid: Option<String>,
 
     /// The SMS sender for the fallback channel; no fallback without it.
@@ -181,7 +283,12 @@ pub struct Settings {
     pub max_attempts: u32,
 
     /// Log filter, e.g. info or notifier_service=debug.
-    #[arg(long, env = "RUST_LOG", value_name = "RUST_LOG", default_value = "info")]
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        value_name = "RUST_LOG",
+        default_value = "info"
+    )]
     pub log_filter: String,
 
     /// Log format: text or json.
@@ -241,8 +348,14 @@ impl Settings {
     pub fn check(&self) -> Result<(), String> {
         let missing: Vec<&str> = match self.provider() {
             ProviderKind::Meta => [
-                ("WHATSAPP_PHONE_NUMBER_ID", self.whatsapp_phone_number_id.is_none()),
-                ("WHATSAPP_ACCESS_TOKEN", self.whatsapp_access_token.is_none()),
+                (
+                    "WHATSAPP_PHONE_NUMBER_ID",
+                    self.whatsapp_phone_number_id.is_none(),
+                ),
+                (
+                    "WHATSAPP_ACCESS_TOKEN",
+                    self.whatsapp_access_token.is_none(),
+                ),
             ]
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))
@@ -251,7 +364,10 @@ impl Settings {
                 ("TWILIO_ACCOUNT_SID", self.twilio_account_sid.is_none()),
                 ("TWILIO_AUTH_TOKEN", self.twilio_auth_token.is_none()),
                 ("TWILIO_WHATSAPP_FROM", self.twilio_whatsapp_from.is_none()),
-                ("TWILIO_REMINDER_CONTENT_SID", self.twilio_reminder_content_sid.is_none()),
+                (
+                    "TWILIO_REMINDER_CONTENT_SID",
+                    self.twilio_reminder_content_sid.is_none(),
+                ),
             ]
             .into_iter()
             .filter_map(|(name, absent)| absent.then_some(name))

@@ -58,10 +58,20 @@ pub async fn declare_topology(channel: &Channel, exchange: &str, queue: &str) ->
     };
     let dlx = dead_letter_exchange(exchange);
     channel
-        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     channel
-        .exchange_declare(dlx.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            dlx.as_str().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     let durable_queue = QueueDeclareOptions {
         durable: true,
@@ -70,23 +80,44 @@ pub async fn declare_topology(channel: &Channel, exchange: &str, queue: &str) ->
     // Dead letters are kept for an operator to read, not dropped.
     let dead = format!("{queue}.dead");
     let mut quorum = FieldTable::default();
-    quorum.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
+    quorum.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
     channel
         .queue_declare(dead.as_str().into(), durable_queue, quorum.clone())
         .await?;
     channel
-        .queue_bind(dead.as_str().into(), dlx.as_str().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            dead.as_str().into(),
+            dlx.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let mut arguments = quorum;
     // Replicated and durable: events survive a broker restart.
-    arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(dlx.as_str())));
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(LongString::from(dlx.as_str())),
+    );
     // A message that keeps failing is dead-lettered instead of looping.
-    arguments.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+    arguments.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
     channel
         .queue_declare(queue.into(), durable_queue, arguments)
         .await?;
     channel
-        .queue_bind(queue.into(), exchange.into(), "task.#".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            "task.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
 }
 
@@ -101,10 +132,15 @@ impl Consumer {
                     self.broker_up.store(false, Ordering::SeqCst);
                     metrics::gauge!("amqp_connected").set(0.0);
                     failures += 1;
-                    tracing::warn!(error = format!("{e:#}"), failures, "event consumer lost its connection");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        failures,
+                        "event consumer lost its connection"
+                    );
                 }
             }
-            let pause = Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
+            let pause =
+                Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => {}
@@ -120,7 +156,10 @@ impl Consumer {
         let connection = Connection::connect(&self.amqp_url, properties)
             .await
             .context("cannot connect to RabbitMQ")?;
-        let channel = connection.create_channel().await.context("cannot open a channel")?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("cannot open a channel")?;
         declare_topology(&channel, &self.exchange, &self.queue)
             .await
             .context("cannot declare the queue")?;
@@ -146,7 +185,9 @@ impl Consumer {
                 () = shutdown.cancelled() => break,
                 next = consumer.next() => next,
             };
-            let Some(first) = first else { anyhow::bail!("the consumer ended") };
+            let Some(first) = first else {
+                anyhow::bail!("the consumer ended")
+            };
             let mut batch = vec![first.context("delivery failed")?];
             while batch.len() < usize::from(PREFETCH) {
                 match tokio::time::timeout(GATHER, consumer.next()).await {
@@ -181,7 +222,10 @@ impl Consumer {
                     metrics::counter!("events_dead_lettered_total").increment(1);
                     delivery
                         .acker
-                        .nack(BasicNackOptions { requeue: false, ..BasicNackOptions::default() })
+                        .nack(BasicNackOptions {
+                            requeue: false,
+                            ..BasicNackOptions::default()
+                        })
                         .await
                         .context("cannot dead-letter")?;
                 }

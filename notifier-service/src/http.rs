@@ -46,7 +46,10 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
     } else if !state.broker_up.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, "broker unreachable\n")
     } else if state.credentials.refused() {
-        (StatusCode::SERVICE_UNAVAILABLE, "the WhatsApp provider refuses our credentials\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the WhatsApp provider refuses our credentials\n",
+        )
     } else {
         (StatusCode::OK, "ready\n")
     }

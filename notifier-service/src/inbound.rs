@@ -79,7 +79,9 @@ impl InboundWorker {
             report.reference.as_deref(),
             report.detail.as_deref().and_then(Status::from_report),
         ) else {
-            return Ok(inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await?);
+            return Ok(
+                inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await?,
+            );
         };
         metrics::counter!("status_reports_total", "status" => status.as_db()).increment(1);
         let applied =
@@ -89,12 +91,21 @@ impl InboundWorker {
             Some(_) => inbound::finish(&self.pool, &report.key, None).await?,
             None if report.attempts < UNKNOWN_MESSAGE_TRIES => {
                 let retry = Utc::now() + chrono::Duration::seconds(1);
-                inbound::retry_at(&self.pool, &report.key, retry, "no notification has this message id yet")
-                    .await?;
+                inbound::retry_at(
+                    &self.pool,
+                    &report.key,
+                    retry,
+                    "no notification has this message id yet",
+                )
+                .await?;
             }
             None => {
-                inbound::finish(&self.pool, &report.key, Some("no notification has this message id"))
-                    .await?;
+                inbound::finish(
+                    &self.pool,
+                    &report.key,
+                    Some("no notification has this message id"),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -136,7 +147,12 @@ impl InboundWorker {
             match result {
                 CallResult::Done => {}
                 CallResult::Refused(why) => {
-                    tracing::info!(task_id, why, action = report.kind.as_db(), "task-service refused a button's action");
+                    tracing::info!(
+                        task_id,
+                        why,
+                        action = report.kind.as_db(),
+                        "task-service refused a button's action"
+                    );
                 }
                 CallResult::Retry(why) => retry = Some(why),
             }
@@ -150,32 +166,66 @@ impl InboundWorker {
             }
             Some(why) => {
                 tracing::error!(why, "gave up on a button's action");
-                inbound::finish(&self.pool, &report.key, Some("task-service unreachable; gave up")).await?;
+                inbound::finish(
+                    &self.pool,
+                    &report.key,
+                    Some("task-service unreachable; gave up"),
+                )
+                .await?;
             }
             None => inbound::finish(&self.pool, &report.key, None).await?,
         }
         Ok(())
     }
 
+    /// STOP or START: the change at once, the confirmation once the
+    /// recipient's 6-second slot is free (a reminder may just have gone).
     async fn opt(&self, report: &Pending) -> anyhow::Result<()> {
         let Some(from) = &report.from_number else {
             return Ok(inbound::finish(&self.pool, &report.key, Some("no sender")).await?);
         };
         let opt_in = report.kind == Kind::Start;
-        let changed = contacts::set_opt_in_by_number(&self.pool, from, opt_in).await?;
-        tracing::info!(from = %from.masked(), opt_in, contacts = changed, "opt-in changed by the user");
-        if changed > 0 {
-            let body = if opt_in {
-                "Reminders are back on. Send STOP to stop them."
-            } else {
-                "You will get no more reminders here. Send START to get them again."
-            };
-            self.limiter.acquire().await;
-            // The user just wrote to us: the window is open for a text.
-            if let Err(e) = self.replies.send(from, &Message::Text { body: body.into() }).await {
-                tracing::warn!(error = %e, "cannot confirm STOP/START");
-            }
-            contacts::paced_by_number(&self.pool, from, RECIPIENT_GAP).await?;
+        // Only on the first try: a later STOP or START may have come since.
+        let changed = if report.attempts == 1 {
+            let changed = contacts::set_opt_in_by_number(&self.pool, from, opt_in).await?;
+            tracing::info!(from = %from.masked(), opt_in, contacts = changed, "opt-in changed by the user");
+            changed
+        } else {
+            contacts::users_with_number(&self.pool, from).await?.len() as u64
+        };
+        if changed == 0 {
+            return Ok(inbound::finish(
+                &self.pool,
+                &report.key,
+                Some("no contact has this number"),
+            )
+            .await?);
+        }
+        if let Some(free) =
+            contacts::reserve_slot_by_number(&self.pool, from, RECIPIENT_GAP).await?
+        {
+            inbound::retry_at(
+                &self.pool,
+                &report.key,
+                free,
+                "confirmation waits for the recipient's slot",
+            )
+            .await?;
+            return Ok(());
+        }
+        let body = if opt_in {
+            "Reminders are back on. Send STOP to stop them."
+        } else {
+            "You will get no more reminders here. Send START to get them again."
+        };
+        self.limiter.acquire().await;
+        // The user just wrote to us: the window is open for a text.
+        if let Err(e) = self
+            .replies
+            .send(from, &Message::Text { body: body.into() })
+            .await
+        {
+            tracing::warn!(error = %e, "cannot confirm STOP/START");
         }
         inbound::finish(&self.pool, &report.key, None).await?;
         Ok(())

@@ -43,6 +43,8 @@ fn main() -> ExitCode {
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let app = Application::build(cli.settings).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(todogenie_common::process::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(todogenie_common::process::cancel_on_signal(
+        shutdown.clone(),
+    ));
     app.run_until_stopped(shutdown).await
 }

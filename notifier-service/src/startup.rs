@@ -27,9 +27,9 @@ use crate::grpc::NotifierApi;
 use crate::http::{self, HttpState};
 use crate::inbound::InboundWorker;
 use crate::providers::{self, LogProvider, MetaProvider, Provider, TwilioProvider};
+use crate::store;
 use crate::task_client::TaskClient;
 use crate::webhooks::WebhookState;
-use crate::store;
 
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Delivery loops per process: one sends while the other claims and records.
@@ -54,13 +54,18 @@ impl Application {
     /// Connects, migrates and binds; port 0 picks a free port (tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check().map_err(anyhow::Error::msg)?;
-        let pool = store::connect(&settings.database_url, settings.database_max_connections).await?;
+        let pool =
+            store::connect(&settings.database_url, settings.database_max_connections).await?;
         let grpc_listener = TcpListener::bind(settings.grpc_addr)
             .await
-            .with_context(|| format!("cannot listen on NOTIFIER_GRPC_ADDR {}", settings.grpc_addr))?;
+            .with_context(|| {
+                format!("cannot listen on NOTIFIER_GRPC_ADDR {}", settings.grpc_addr)
+            })?;
         let http_listener = TcpListener::bind(settings.http_addr)
             .await
-            .with_context(|| format!("cannot listen on NOTIFIER_HTTP_ADDR {}", settings.http_addr))?;
+            .with_context(|| {
+                format!("cannot listen on NOTIFIER_HTTP_ADDR {}", settings.http_addr)
+            })?;
         Ok(Self {
             settings,
             pool,
@@ -70,11 +75,15 @@ impl Application {
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener.local_addr().expect("a bound listener has an address")
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener.local_addr().expect("a bound listener has an address")
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -139,7 +148,9 @@ impl Application {
             AuthInterceptor::new(keys),
         );
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<NotifierServiceServer<NotifierApi>>().await;
+        health
+            .set_serving::<NotifierServiceServer<NotifierApi>>()
+            .await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(todogenie_proto::FILE_DESCRIPTOR_SET)
@@ -219,7 +230,10 @@ impl Application {
                 futures::future::join_all(engines)
             );
         };
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, background).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, background)
+            .await
+            .is_err()
+        {
             tracing::warn!("background workers did not stop within the shutdown deadline");
         }
         self.pool.close().await;
@@ -235,7 +249,10 @@ fn whatsapp_provider(settings: &Settings, http: reqwest::Client) -> Arc<dyn Prov
             http,
             &settings.whatsapp_api_base,
             &settings.whatsapp_api_version,
-            settings.whatsapp_phone_number_id.as_deref().unwrap_or_default(),
+            settings
+                .whatsapp_phone_number_id
+                .as_deref()
+                .unwrap_or_default(),
             settings
                 .whatsapp_access_token
                 .clone()
@@ -252,7 +269,10 @@ fn whatsapp_provider(settings: &Settings, http: reqwest::Client) -> Arc<dyn Prov
                 .clone()
                 .unwrap_or_else(|| crate::config::Secret::new(missing())),
             settings.twilio_whatsapp_from.as_deref().unwrap_or_default(),
-            settings.twilio_reminder_content_sid.clone().unwrap_or_default(),
+            settings
+                .twilio_reminder_content_sid
+                .clone()
+                .unwrap_or_default(),
             settings.public_url.as_deref(),
         )),
         ProviderKind::Log => Arc::new(LogProvider),

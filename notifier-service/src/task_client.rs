@@ -46,7 +46,9 @@ impl TaskClient {
 
     fn request<T>(&self, message: T) -> Request<T> {
         let subject = UserId::parse(SERVICE_SUBJECT).expect("a valid constant subject");
-        let token = self.keys.issue(&subject, Role::Service, Duration::from_secs(300));
+        let token = self
+            .keys
+            .issue(&subject, Role::Service, Duration::from_secs(300));
         let mut request = Request::new(message);
         let value = format!("Bearer {token}")
             .parse()

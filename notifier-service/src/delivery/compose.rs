@@ -25,7 +25,10 @@ const MAX_TEXT: usize = 1000;
 pub fn local_time(contact: &Contact, at: DateTime<Utc>) -> String {
     let local = at.with_timezone(&contact.spec.zone.0);
     local
-        .format_localized("%a %-d %b %Y, %H:%M %Z", contact.spec.locale.chrono_locale())
+        .format_localized(
+            "%a %-d %b %Y, %H:%M %Z",
+            contact.spec.locale.chrono_locale(),
+        )
         .to_string()
 }
 
@@ -46,7 +49,11 @@ fn truncate(text: &str, max: usize) -> String {
 /// unless `interactive`.
 pub fn whatsapp(rows: &[NotificationRow], contact: &Contact, interactive: bool) -> Message {
     let lead = rows[0].id;
-    let earliest = rows.iter().map(due_of).min().unwrap_or(rows[0].reminder_time);
+    let earliest = rows
+        .iter()
+        .map(due_of)
+        .min()
+        .unwrap_or(rows[0].reminder_time);
     let due = local_time(contact, earliest);
     if interactive {
         Message::Interactive {

@@ -29,7 +29,10 @@ impl RateLimiter {
     /// Waits for this caller's slot.
     pub async fn acquire(&self) {
         let slot = {
-            let mut next = self.next.lock().expect("the limiter's lock is never poisoned");
+            let mut next = self
+                .next
+                .lock()
+                .expect("the limiter's lock is never poisoned");
             let now = Instant::now();
             let slot = (*next).max(now);
             *next = slot + self.interval;

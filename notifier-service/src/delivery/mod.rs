@@ -64,7 +64,9 @@ impl CredentialState {
         if was != refused {
             metrics::gauge!("provider_credentials_refused").set(if refused { 1.0 } else { 0.0 });
             if refused {
-                tracing::error!("the provider refuses our credentials: sending stopped until they work");
+                tracing::error!(
+                    "the provider refuses our credentials: sending stopped until they work"
+                );
             } else {
                 tracing::info!("the provider accepts our credentials again: sending resumed");
             }
@@ -240,14 +242,24 @@ impl Engine {
         for ((user, channel), rows) in groups {
             let Some(row) = contacts.get(&user) else {
                 outcomes.extend(rows.iter().map(|r| {
-                    settle(r, Status::Skipped, Some("no contact for this user".into()), now)
+                    settle(
+                        r,
+                        Status::Skipped,
+                        Some("no contact for this user".into()),
+                        now,
+                    )
                 }));
                 continue;
             };
             let contact = row.clone().into_contact();
             if !contact.spec.whatsapp_opt_in {
                 outcomes.extend(rows.iter().map(|r| {
-                    settle(r, Status::Skipped, Some("contact has not opted in".into()), now)
+                    settle(
+                        r,
+                        Status::Skipped,
+                        Some("contact has not opted in".into()),
+                        now,
+                    )
                 }));
                 continue;
             }
@@ -256,7 +268,10 @@ impl Engine {
                 .quiet_hours
                 .and_then(|quiet| quiet.release_time(contact.spec.zone.0, now))
             {
-                outcomes.extend(rows.iter().map(|r| settle(r, Status::Deferred, None, release)));
+                outcomes.extend(
+                    rows.iter()
+                        .map(|r| settle(r, Status::Deferred, None, release)),
+                );
                 continue;
             }
             ready.push(Batch {
@@ -288,7 +303,12 @@ impl Engine {
                     .get(user)
                     .map_or(now, |c| c.next_send_time)
                     .max(now + chrono::Duration::milliseconds(500));
-                outcomes.extend(batch.rows.iter().map(|r| settle(r, Status::Queued, None, next)));
+                outcomes.extend(
+                    batch
+                        .rows
+                        .iter()
+                        .map(|r| settle(r, Status::Queued, None, next)),
+                );
             }
         }
         // Two batches of one recipient (WhatsApp and SMS fallback) share a
@@ -299,7 +319,12 @@ impl Engine {
             .partition(|b| seen.insert(b.contact.spec.user.as_str().to_owned()));
         for batch in later {
             let next = now + chrono::Duration::from_std(RECIPIENT_GAP).unwrap_or_default();
-            outcomes.extend(batch.rows.iter().map(|r| settle(r, Status::Queued, None, next)));
+            outcomes.extend(
+                batch
+                    .rows
+                    .iter()
+                    .map(|r| settle(r, Status::Queued, None, next)),
+            );
         }
         Ok(now_batches)
     }
@@ -357,7 +382,9 @@ impl Engine {
                         .collect();
                 }
                 Err(error) => {
-                    let code = error.code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+                    let code = error
+                        .code
+                        .map_or_else(|| "none".to_owned(), |c| c.to_string());
                     metrics::counter!("provider_errors_total", "provider" => provider.name(), "code" => code)
                         .increment(1);
                     tracing::warn!(
@@ -433,7 +460,12 @@ impl Engine {
                     .iter()
                     .map(|row| Outcome {
                         requests,
-                        ..settle(row, Status::Failed, Some(format!("{described}; contact opted out")), now)
+                        ..settle(
+                            row,
+                            Status::Failed,
+                            Some(format!("{described}; contact opted out")),
+                            now,
+                        )
                     })
                     .collect()
             }
@@ -472,7 +504,11 @@ impl Engine {
                 )
             };
         }
-        let prefix = if batch.channel == Channel::Sms { "sms " } else { "" };
+        let prefix = if batch.channel == Channel::Sms {
+            "sms "
+        } else {
+            ""
+        };
         Outcome {
             requests,
             ..settle(row, Status::Failed, Some(format!("{prefix}{why}")), now)

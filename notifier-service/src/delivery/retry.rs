@@ -44,7 +44,10 @@ mod tests {
         for failures in 1..=5 {
             let nominal = 2.0 * f64::from(1 << (failures - 1));
             let got = backoff(base, failures, None).as_secs_f64();
-            assert!(got >= nominal * 0.8 - 1e-9 && got <= nominal * 1.2 + 1e-9, "{failures}: {got}");
+            assert!(
+                got >= nominal * 0.8 - 1e-9 && got <= nominal * 1.2 + 1e-9,
+                "{failures}: {got}"
+            );
         }
         assert!(backoff(base, 40, None) <= MAX_DELAY.mul_f64(1.2));
         assert!(backoff(base, 1, Some(Duration::from_secs(30))) >= Duration::from_secs(30));

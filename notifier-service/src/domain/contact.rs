@@ -130,8 +130,12 @@ impl Locale {
             "fr" => "FR",
             "it" => "IT",
             "nl" => "NL",
-            other => return chrono::Locale::try_from(format!("{other}_{}", other.to_ascii_uppercase()).as_str())
-                .unwrap_or(chrono::Locale::en_US),
+            other => {
+                return chrono::Locale::try_from(
+                    format!("{other}_{}", other.to_ascii_uppercase()).as_str(),
+                )
+                .unwrap_or(chrono::Locale::en_US)
+            }
         };
         chrono::Locale::try_from(format!("{language}_{main_region}").as_str())
             .unwrap_or(chrono::Locale::en_US)
@@ -252,9 +256,14 @@ mod tests {
         assert!(PhoneNumber::parse("14155550123").is_err(), "no plus");
         assert!(PhoneNumber::parse("+1 415 555 0123").is_err(), "spaces");
         assert!(PhoneNumber::parse("+1415").is_err(), "too short");
-        assert!(PhoneNumber::parse("+999123456789").is_err(), "no such country");
+        assert!(
+            PhoneNumber::parse("+999123456789").is_err(),
+            "no such country"
+        );
         assert_eq!(
-            PhoneNumber::from_provider("whatsapp:+14155550123").unwrap().as_str(),
+            PhoneNumber::from_provider("whatsapp:+14155550123")
+                .unwrap()
+                .as_str(),
             "+14155550123"
         );
         assert_eq!(
@@ -296,7 +305,10 @@ mod tests {
             Locale::parse("pt-BR").unwrap().chrono_locale(),
             chrono::Locale::pt_BR
         );
-        assert_eq!(Locale::parse("de").unwrap().chrono_locale(), chrono::Locale::de_DE);
+        assert_eq!(
+            Locale::parse("de").unwrap().chrono_locale(),
+            chrono::Locale::de_DE
+        );
         assert!(Locale::parse("not a tag!").is_err());
     }
 }

@@ -139,6 +139,8 @@ mod tests {
         assert!(event.reminder_time.is_some());
         let missing = TaskEvent::parse(due_event(None).as_bytes()).unwrap_err();
         assert!(missing.contains("reminderTime"), "{missing}");
-        assert!(TaskEvent::parse(b"{").unwrap_err().contains("not a task event"));
+        assert!(TaskEvent::parse(b"{")
+            .unwrap_err()
+            .contains("not a task event"));
     }
 }

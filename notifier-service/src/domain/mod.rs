@@ -6,7 +6,9 @@ mod contact;
 mod event;
 mod notification;
 
-pub use contact::{parse_contact_parts, Contact, ContactSpec, Locale, PhoneNumber, QuietHours, Zone};
+pub use contact::{
+    parse_contact_parts, Contact, ContactSpec, Locale, PhoneNumber, QuietHours, Zone,
+};
 pub use event::{EventKind, TaskEvent};
 pub use notification::{Channel, Status};
 pub use todogenie_common::auth::UserId;

@@ -119,8 +119,8 @@ mod tests {
 
     #[test]
     fn reports_rank_in_the_order_a_message_lives() {
-        let order = ["sent", "delivered", "read", "failed"]
-            .map(|s| Status::from_report(s).unwrap().rank());
+        let order =
+            ["sent", "delivered", "read", "failed"].map(|s| Status::from_report(s).unwrap().rank());
         assert!(order.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(Status::from_report("undelivered"), Some(Status::Failed));
         assert_eq!(Status::from_report("deleted"), None);

@@ -83,7 +83,10 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
             if !caller.may_act_for(&user) {
                 return Err(Error::NotFound("contact").into());
             }
-            match store::contacts::get(&self.pool, &user).await.map_err(Error::from)? {
+            match store::contacts::get(&self.pool, &user)
+                .await
+                .map_err(Error::from)?
+            {
                 Some(contact) => Ok(Response::new(contact_out(&contact))),
                 None => Err(Error::NotFound("contact").into()),
             }
@@ -99,9 +102,14 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
             let caller = caller(&request)?;
             let user = subject(&caller, "user_id", &request.get_ref().user_id)?;
             if !caller.may_act_for(&user) {
-                return Err(Error::PermissionDenied("a user may delete only its own contact").into());
+                return Err(
+                    Error::PermissionDenied("a user may delete only its own contact").into(),
+                );
             }
-            if store::contacts::delete(&self.pool, &user).await.map_err(Error::from)? {
+            if store::contacts::delete(&self.pool, &user)
+                .await
+                .map_err(Error::from)?
+            {
                 Ok(Response::new(()))
             } else {
                 Err(Error::NotFound("contact").into())
@@ -132,7 +140,10 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
                 0 => DEFAULT_PAGE_SIZE,
                 n if (1..=MAX_PAGE_SIZE).contains(&n) => n,
                 n => {
-                    violations.add("page_size", format!("must be 0 to {MAX_PAGE_SIZE}, got {n}"));
+                    violations.add(
+                        "page_size",
+                        format!("must be 0 to {MAX_PAGE_SIZE}, got {n}"),
+                    );
                     DEFAULT_PAGE_SIZE
                 }
             };
@@ -143,7 +154,9 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
                     .and_then(NotificationStatus::from_pb)
                 {
                     Some(status) => statuses.push(status),
-                    None => violations.add(format!("statuses[{i}]"), format!("{raw} is not a status")),
+                    None => {
+                        violations.add(format!("statuses[{i}]"), format!("{raw} is not a status"))
+                    }
                 }
             }
             statuses.sort_by_key(|s| s.as_db());
@@ -151,10 +164,13 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
             violations.clone().into_result().map_err(Error::from)?;
             let user = user.expect("a user when there are no violations");
             if !caller.may_act_for(&user) {
-                return Err(Error::PermissionDenied("a user may list only its own notifications").into());
+                return Err(
+                    Error::PermissionDenied("a user may list only its own notifications").into(),
+                );
             }
             let names: Vec<&str> = statuses.iter().map(|s| s.as_db()).collect();
-            let fingerprint = PageTokens::fingerprint(&[user.as_str().as_bytes(), names.join(",").as_bytes()]);
+            let fingerprint =
+                PageTokens::fingerprint(&[user.as_str().as_bytes(), names.join(",").as_bytes()]);
             let after = if request.page_token.is_empty() {
                 None
             } else {
@@ -165,13 +181,15 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
                 Some(cursor)
             };
             let limit = i64::from(page_size);
-            let mut rows = store::notifications::list(&self.pool, user.as_str(), &statuses, after, limit + 1)
-                .await
-                .map_err(Error::from)?;
+            let mut rows =
+                store::notifications::list(&self.pool, user.as_str(), &statuses, after, limit + 1)
+                    .await
+                    .map_err(Error::from)?;
             let next_page_token = if rows.len() > usize::try_from(page_size).unwrap_or(usize::MAX) {
                 rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
                 let last = rows.last().expect("a full page has a last row");
-                self.page_tokens.encode(&caller, &fingerprint, &(last.create_time, last.id))
+                self.page_tokens
+                    .encode(&caller, &fingerprint, &(last.create_time, last.id))
             } else {
                 String::new()
             };
@@ -191,7 +209,9 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
             let caller = caller(&request)?;
             let id = Uuid::parse_str(&request.get_ref().id)
                 .map_err(|_| Error::from(FieldViolations::single("id", "must be a UUID")))?;
-            let row = store::notifications::get(&self.pool, id).await.map_err(Error::from)?;
+            let row = store::notifications::get(&self.pool, id)
+                .await
+                .map_err(Error::from)?;
             match row {
                 Some(row) if caller.may_act_for(&UserId::from_stored(row.user_id.clone())) => {
                     Ok(Response::new(notification_out(&row)))

@@ -156,7 +156,10 @@ impl Provider for MetaProvider {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| SendError::transport(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::transport(&e))?;
         if status.is_success() {
             let accepted: Accepted = serde_json::from_slice(&bytes).map_err(|_| SendError {
                 class: ErrorClass::Retryable { retry_after: None },
@@ -220,7 +223,10 @@ mod tests {
     #[test]
     fn codes_are_classified_as_the_contract_lists_them() {
         for code in [130_429, 80_007, 4, 131_000, 131_016, 2, 131_057] {
-            assert!(matches!(classify_meta_code(code), ErrorClass::Retryable { .. }), "{code}");
+            assert!(
+                matches!(classify_meta_code(code), ErrorClass::Retryable { .. }),
+                "{code}"
+            );
         }
         for code in [131_026, 100, 131_008, 131_009, 132_000, 132_001, 132_012] {
             assert_eq!(classify_meta_code(code), ErrorClass::Permanent, "{code}");

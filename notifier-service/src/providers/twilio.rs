@@ -67,7 +67,15 @@ impl TwilioProvider {
         } else {
             format!("whatsapp:{from}")
         };
-        Self::build(http, base, account_sid, auth_token, from, Some(content_sid), public_url)
+        Self::build(
+            http,
+            base,
+            account_sid,
+            auth_token,
+            from,
+            Some(content_sid),
+            public_url,
+        )
     }
 
     /// Plain SMS from `from`.
@@ -79,7 +87,15 @@ impl TwilioProvider {
         from: &str,
         public_url: Option<&str>,
     ) -> Self {
-        Self::build(http, base, account_sid, auth_token, from.to_owned(), None, public_url)
+        Self::build(
+            http,
+            base,
+            account_sid,
+            auth_token,
+            from.to_owned(),
+            None,
+            public_url,
+        )
     }
 
     /// The form fields for `message` to `to`.
@@ -102,7 +118,10 @@ impl TwilioProvider {
                 Some(content_sid),
             ) => {
                 form.push(("ContentSid", content_sid.clone()));
-                form.push(("ContentVariables", content_variables(title, due, done_payload, snooze_payload)));
+                form.push((
+                    "ContentVariables",
+                    content_variables(title, due, done_payload, snooze_payload),
+                ));
             }
             (
                 Message::Interactive {
@@ -113,7 +132,10 @@ impl TwilioProvider {
                 Some(content_sid),
             ) => {
                 form.push(("ContentSid", content_sid.clone()));
-                form.push(("ContentVariables", content_variables(body, "", done_id, snooze_id)));
+                form.push((
+                    "ContentVariables",
+                    content_variables(body, "", done_id, snooze_id),
+                ));
             }
             (Message::Template { title, due, .. }, None) => {
                 form.push(("Body", format!("Reminder: {title}, due {due}")));
@@ -167,7 +189,10 @@ impl Provider for TwilioProvider {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(|e| SendError::transport(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::transport(&e))?;
         if status.is_success() {
             return serde_json::from_slice::<Created>(&bytes)
                 .map(|created| created.sid)

@@ -121,7 +121,10 @@ impl CloudApi {
         };
         let app = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(meta_messages))
-            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio_messages))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(twilio_messages),
+            )
             .with_state(api.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -134,7 +137,9 @@ impl CloudApi {
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
-        self.ledger.lock().expect("the stand-in's lock is never poisoned")
+        self.ledger
+            .lock()
+            .expect("the stand-in's lock is never poisoned")
     }
 
     pub fn sent(&self) -> Vec<Sent> {
@@ -142,12 +147,21 @@ impl CloudApi {
     }
 
     pub fn sent_to(&self, digits: &str) -> Vec<Sent> {
-        self.ledger().sent.iter().filter(|s| s.to == digits).cloned().collect()
+        self.ledger()
+            .sent
+            .iter()
+            .filter(|s| s.to == digits)
+            .cloned()
+            .collect()
     }
 
     /// Requests made for a recipient, accepted or refused.
     pub fn requests_to(&self, digits: &str) -> usize {
-        self.ledger().requests.iter().filter(|(to, _)| to == digits).count()
+        self.ledger()
+            .requests
+            .iter()
+            .filter(|(to, _)| to == digits)
+            .count()
     }
 
     /// How often it answered with this error code.
@@ -156,7 +170,11 @@ impl CloudApi {
     }
 
     pub fn inject(&self, digits: &str, fault: Fault) {
-        self.ledger().faults.entry(digits.to_owned()).or_default().push_back(fault);
+        self.ledger()
+            .faults
+            .entry(digits.to_owned())
+            .or_default()
+            .push_back(fault);
     }
 
     /// The token it accepts from now on (the old one gets 190).
@@ -184,14 +202,22 @@ impl CloudApi {
     }
 
     /// Waits until `predicate` holds for what was sent, or panics at `within`.
-    pub async fn wait_for(&self, within: Duration, what: &str, predicate: impl Fn(&[Sent]) -> bool) -> Vec<Sent> {
+    pub async fn wait_for(
+        &self,
+        within: Duration,
+        what: &str,
+        predicate: impl Fn(&[Sent]) -> bool,
+    ) -> Vec<Sent> {
         let deadline = Instant::now() + within;
         loop {
             let sent = self.sent();
             if predicate(&sent) {
                 return sent;
             }
-            assert!(Instant::now() < deadline, "the stand-in did not see {what} within {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the stand-in did not see {what} within {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -225,24 +251,43 @@ async fn meta_messages(
         .is_some_and(|token| token == api.ledger().access_token);
     if !authorised {
         *api.ledger().refused.entry(190).or_default() += 1;
-        return graph_error(401, 190, "Error validating access token: Session has expired");
+        return graph_error(
+            401,
+            190,
+            "Error validating access token: Session has expired",
+        );
     }
     if phone_number_id != api.config.phone_number_id {
-        return graph_error(400, 100, "(#100) Unsupported post request. Object does not exist");
+        return graph_error(
+            400,
+            100,
+            "(#100) Unsupported post request. Object does not exist",
+        );
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(400, 100, "(#100) The request body is not JSON");
     };
-    let to = body["to"].as_str().unwrap_or_default().trim_start_matches('+').to_owned();
+    let to = body["to"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('+')
+        .to_owned();
     api.ledger().requests.push((to.clone(), arrived));
-    let fault = api.ledger().faults.get_mut(&to).and_then(VecDeque::pop_front);
+    let fault = api
+        .ledger()
+        .faults
+        .get_mut(&to)
+        .and_then(VecDeque::pop_front);
     match fault {
         Some(Fault::Error { http, code }) => {
             *api.ledger().refused.entry(code).or_default() += 1;
             return graph_error(http, code, "scripted failure");
         }
         Some(Fault::ServerError(http)) => {
-            return (StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_GATEWAY), Json(json!({})));
+            return (
+                StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_GATEWAY),
+                Json(json!({})),
+            );
         }
         Some(Fault::Delay(pause)) => tokio::time::sleep(pause).await,
         Some(Fault::Hang(pause)) => {
@@ -262,7 +307,11 @@ async fn meta_messages(
             if api.config.status_webhooks {
                 let webhooks = api.webhooks.clone();
                 let to = sent.to.clone();
-                tokio::spawn(async move { webhooks.statuses(&id, &to, &["sent", "delivered"], callback.as_deref()).await });
+                tokio::spawn(async move {
+                    webhooks
+                        .statuses(&id, &to, &["sent", "delivered"], callback.as_deref())
+                        .await
+                });
             }
             (
                 StatusCode::OK,
@@ -281,16 +330,29 @@ async fn meta_messages(
 }
 
 /// The rules, in the order WhatsApp applies them.
-fn decide(ledger: &mut Ledger, config: &StandinConfig, body: &Value) -> Result<Sent, (u16, i64, String)> {
+fn decide(
+    ledger: &mut Ledger,
+    config: &StandinConfig,
+    body: &Value,
+) -> Result<Sent, (u16, i64, String)> {
     let now = Instant::now();
-    while ledger.recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+    while ledger
+        .recent
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+    {
         ledger.recent.pop_front();
     }
     if ledger.recent.len() >= config.max_mps {
-        return Err((400, 130_429, "(#130429) Rate limit hit: Cloud API message throughput has been reached".into()));
+        return Err((
+            400,
+            130_429,
+            "(#130429) Rate limit hit: Cloud API message throughput has been reached".into(),
+        ));
     }
     ledger.recent.push_back(now);
-    let (to, kind) = rules::check_message(body, &config.template_name).map_err(|(code, m)| (400, code, m))?;
+    let (to, kind) =
+        rules::check_message(body, &config.template_name).map_err(|(code, m)| (400, code, m))?;
     let window_open = ledger
         .windows
         .get(&to)
@@ -298,8 +360,16 @@ fn decide(ledger: &mut Ledger, config: &StandinConfig, body: &Value) -> Result<S
     if kind != "template" && !window_open {
         return Err((400, 131_047, "(#131047) Re-engagement message: more than 24 hours have passed since the recipient last replied".into()));
     }
-    if ledger.last_accepted.get(&to).is_some_and(|t| now.duration_since(*t) < config.pair_gap) {
-        return Err((400, 131_056, "(#131056) (Business Account, Consumer Account) pair rate limit hit".into()));
+    if ledger
+        .last_accepted
+        .get(&to)
+        .is_some_and(|t| now.duration_since(*t) < config.pair_gap)
+    {
+        return Err((
+            400,
+            131_056,
+            "(#131056) (Business Account, Consumer Account) pair rate limit hit".into(),
+        ));
     }
     ledger.last_accepted.insert(to.clone(), now);
     let sent = Sent {
@@ -320,7 +390,10 @@ async fn twilio_messages(
     body: axum::body::Bytes,
 ) -> (StatusCode, Json<Value>) {
     use base64::Engine as _;
-    let expected = format!("{}:{}", api.config.twilio_account_sid, api.config.twilio_auth_token);
+    let expected = format!(
+        "{}:{}",
+        api.config.twilio_account_sid, api.config.twilio_auth_token
+    );
     let authorised = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -337,21 +410,33 @@ async fn twilio_messages(
     let (Some(to), Some(_from)) = (form.get("To"), form.get("From")) else {
         return (
             StatusCode::BAD_REQUEST,
-            Json(json!({ "code": 21604, "message": "A 'To' and 'From' phone number is required.", "status": 400 })),
+            Json(
+                json!({ "code": 21604, "message": "A 'To' and 'From' phone number is required.", "status": 400 }),
+            ),
         );
     };
-    if form.get("Body").is_none() && form.get("ContentSid").is_none() {
+    if !form.contains_key("Body") && !form.contains_key("ContentSid") {
         return (
             StatusCode::BAD_REQUEST,
-            Json(json!({ "code": 21619, "message": "A text message body or media url must be specified.", "status": 400 })),
+            Json(
+                json!({ "code": 21619, "message": "A text message body or media url must be specified.", "status": 400 }),
+            ),
         );
     }
-    let digits = to.trim_start_matches("whatsapp:").trim_start_matches('+').to_owned();
+    let digits = to
+        .trim_start_matches("whatsapp:")
+        .trim_start_matches('+')
+        .to_owned();
     let message_id = format!("SM{}", uuid::Uuid::new_v4().simple());
     api.ledger().requests.push((digits.clone(), Utc::now()));
     api.ledger().sent.push(Sent {
         to: digits,
-        kind: if to.starts_with("whatsapp:") { "twilio-whatsapp" } else { "sms" }.into(),
+        kind: if to.starts_with("whatsapp:") {
+            "twilio-whatsapp"
+        } else {
+            "sms"
+        }
+        .into(),
         body: json!(form),
         message_id: message_id.clone(),
         time: Utc::now(),

@@ -17,9 +17,15 @@ fn text_len(value: &Value) -> usize {
 /// Checks a `/messages` body; returns its recipient and type.
 pub fn check_message(body: &Value, template_name: &str) -> Result<(String, String), Refusal> {
     if body["messaging_product"] != "whatsapp" {
-        return Err(refuse(100, "(#100) The parameter messaging_product is required."));
+        return Err(refuse(
+            100,
+            "(#100) The parameter messaging_product is required.",
+        ));
     }
-    let to = body["to"].as_str().unwrap_or_default().trim_start_matches('+');
+    let to = body["to"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('+');
     if !(8..=15).contains(&to.len()) || !to.bytes().all(|b| b.is_ascii_digit()) {
         return Err(refuse(100, "(#100) Invalid parameter: to"));
     }
@@ -30,47 +36,80 @@ pub fn check_message(body: &Value, template_name: &str) -> Result<(String, Strin
         "text" => {
             let n = text_len(&body["text"]["body"]);
             if n == 0 || n > 4096 {
-                return Err(refuse(131_009, "(#131009) Parameter value is not valid: text.body"));
+                return Err(refuse(
+                    131_009,
+                    "(#131009) Parameter value is not valid: text.body",
+                ));
             }
         }
-        other => return Err(refuse(131_009, format!("(#131009) Unsupported message type {other}"))),
+        other => {
+            return Err(refuse(
+                131_009,
+                format!("(#131009) Unsupported message type {other}"),
+            ))
+        }
     }
     Ok((to.to_owned(), kind.to_owned()))
 }
 
 fn check_template(template: &Value, template_name: &str) -> Result<(), Refusal> {
     if template["name"] != template_name {
-        return Err(refuse(132_001, "(#132001) Template name does not exist in the translation"));
+        return Err(refuse(
+            132_001,
+            "(#132001) Template name does not exist in the translation",
+        ));
     }
     if text_len(&template["language"]["code"]) == 0 {
-        return Err(refuse(131_008, "(#131008) Required parameter is missing: template.language.code"));
+        return Err(refuse(
+            131_008,
+            "(#131008) Required parameter is missing: template.language.code",
+        ));
     }
-    let components = template["components"].as_array().cloned().unwrap_or_default();
+    let components = template["components"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let body: Vec<&Value> = components.iter().filter(|c| c["type"] == "body").collect();
     let [body] = body.as_slice() else {
-        return Err(refuse(132_000, "(#132000) Number of parameters does not match the expected number of params"));
+        return Err(refuse(
+            132_000,
+            "(#132000) Number of parameters does not match the expected number of params",
+        ));
     };
     let parameters = body["parameters"].as_array().cloned().unwrap_or_default();
     if parameters.len() != 2 {
-        return Err(refuse(132_000, "(#132000) Number of parameters does not match the expected number of params"));
+        return Err(refuse(
+            132_000,
+            "(#132000) Number of parameters does not match the expected number of params",
+        ));
     }
     for parameter in &parameters {
         let n = text_len(&parameter["text"]);
         if parameter["type"] != "text" || n == 0 || n > 1024 {
-            return Err(refuse(131_009, "(#131009) Parameter value is not valid: body text"));
+            return Err(refuse(
+                131_009,
+                "(#131009) Parameter value is not valid: body text",
+            ));
         }
     }
     let mut indexes = Vec::new();
     for button in components.iter().filter(|c| c["type"] == "button") {
         let payload = &button["parameters"][0];
         let n = text_len(&payload["payload"]);
-        if button["sub_type"] != "quick_reply" || payload["type"] != "payload" || n == 0 || n > 256 {
-            return Err(refuse(131_009, "(#131009) Parameter value is not valid: quick reply payload"));
+        if button["sub_type"] != "quick_reply" || payload["type"] != "payload" || n == 0 || n > 256
+        {
+            return Err(refuse(
+                131_009,
+                "(#131009) Parameter value is not valid: quick reply payload",
+            ));
         }
         indexes.push(button["index"].as_str().unwrap_or_default().to_owned());
     }
     if indexes != ["0", "1"] {
-        return Err(refuse(132_000, "(#132000) The template has two quick-reply buttons, index 0 and 1"));
+        return Err(refuse(
+            132_000,
+            "(#132000) The template has two quick-reply buttons, index 0 and 1",
+        ));
     }
     Ok(())
 }
@@ -81,9 +120,15 @@ fn check_interactive(interactive: &Value) -> Result<(), Refusal> {
     }
     let n = text_len(&interactive["body"]["text"]);
     if n == 0 || n > 1024 {
-        return Err(refuse(131_009, "(#131009) interactive.body.text must be 1 to 1024 characters"));
+        return Err(refuse(
+            131_009,
+            "(#131009) interactive.body.text must be 1 to 1024 characters",
+        ));
     }
-    let buttons = interactive["action"]["buttons"].as_array().cloned().unwrap_or_default();
+    let buttons = interactive["action"]["buttons"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if buttons.is_empty() || buttons.len() > 3 {
         return Err(refuse(131_009, "(#131009) 1 to 3 buttons"));
     }
@@ -94,8 +139,16 @@ fn check_interactive(interactive: &Value) -> Result<(), Refusal> {
         let title = button["reply"]["title"].as_str().unwrap_or_default();
         let id_ok = (1..=256).contains(&id.chars().count());
         let title_ok = (1..=20).contains(&title.chars().count());
-        if button["type"] != "reply" || !id_ok || !title_ok || !ids.insert(id) || !titles.insert(title) {
-            return Err(refuse(131_009, "(#131009) reply buttons need unique ids (≤256) and titles (≤20)"));
+        if button["type"] != "reply"
+            || !id_ok
+            || !title_ok
+            || !ids.insert(id)
+            || !titles.insert(title)
+        {
+            return Err(refuse(
+                131_009,
+                "(#131009) reply buttons need unique ids (≤256) and titles (≤20)",
+            ));
         }
     }
     Ok(())

@@ -67,7 +67,13 @@ impl Webhooks {
     }
 
     /// Status updates for one message, in order.
-    pub async fn statuses(&self, message_id: &str, to: &str, statuses: &[&str], callback: Option<&str>) {
+    pub async fn statuses(
+        &self,
+        message_id: &str,
+        to: &str,
+        statuses: &[&str],
+        callback: Option<&str>,
+    ) {
         for status in statuses {
             let mut update = json!({
                 "id": message_id,
@@ -125,7 +131,8 @@ impl Webhooks {
             m
         } else {
             let mut m = Self::message(from, "interactive");
-            m["interactive"] = json!({ "type": "button_reply", "button_reply": { "id": id, "title": "Done" } });
+            m["interactive"] =
+                json!({ "type": "button_reply", "button_reply": { "id": id, "title": "Done" } });
             m
         };
         self.message_payload(from, message)

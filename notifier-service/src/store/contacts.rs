@@ -192,21 +192,32 @@ pub async fn users_with_number(pool: &PgPool, number: &PhoneNumber) -> sqlx::Res
         .await
 }
 
-/// A message outside the engine (a STOP/START confirmation) went to this
-/// number: the engine's next one waits `gap`, as for its own.
-pub async fn paced_by_number(
+/// Reserves the send slot of the contacts with this number for a message
+/// outside the engine (a STOP/START confirmation). `None` when reserved;
+/// otherwise when the slot frees.
+pub async fn reserve_slot_by_number(
     pool: &PgPool,
     number: &PhoneNumber,
     gap: std::time::Duration,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let mut tx = pool.begin().await?;
+    let busy_until: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT max(next_send_time) FROM contacts WHERE phone_number = $1 AND next_send_time > now()",
+    )
+    .bind(number.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    if busy_until.is_some() {
+        return Ok(busy_until);
+    }
     sqlx::query(
-        "UPDATE contacts SET next_send_time = \
-             greatest(next_send_time, now() + make_interval(secs => $2)) \
+        "UPDATE contacts SET next_send_time = now() + make_interval(secs => $2) \
          WHERE phone_number = $1",
     )
     .bind(number.as_str())
     .bind(gap.as_secs_f64())
-    .execute(pool)
-    .await
-    .map(drop)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(None)
 }

@@ -80,11 +80,19 @@ pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sql
          ON CONFLICT (task_id, reminder_time) DO NOTHING",
     )
     .bind(due.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(due.iter().map(|(e, _)| e.owner.as_str()).collect::<Vec<_>>())
+    .bind(
+        due.iter()
+            .map(|(e, _)| e.owner.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(due.iter().map(|(e, _)| e.task_id).collect::<Vec<_>>())
     .bind(due.iter().map(|(e, _)| e.id).collect::<Vec<_>>())
     .bind(due.iter().map(|(_, at)| *at).collect::<Vec<_>>())
-    .bind(due.iter().map(|(e, _)| e.title.as_str()).collect::<Vec<_>>())
+    .bind(
+        due.iter()
+            .map(|(e, _)| e.title.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(due.iter().map(|(e, _)| e.due_time).collect::<Vec<_>>())
     .bind(due.iter().map(|(_, at)| *at + gather).collect::<Vec<_>>())
     .execute(&mut *tx)

@@ -157,7 +157,12 @@ pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> sqlx::Resul
 }
 
 /// Try again at `at`.
-pub async fn retry_at(pool: &PgPool, key: &str, at: DateTime<Utc>, error: &str) -> sqlx::Result<()> {
+pub async fn retry_at(
+    pool: &PgPool,
+    key: &str,
+    at: DateTime<Utc>,
+    error: &str,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = $1")
         .bind(key)
         .bind(at)

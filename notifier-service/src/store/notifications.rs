@@ -109,14 +109,39 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> sqlx::Result<()> {
          WHERE n.id = u.id",
     )
     .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.status.as_db()).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.channel.as_db()).collect::<Vec<_>>())
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.status.as_db())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.channel.as_db())
+            .collect::<Vec<_>>(),
+    )
     .bind(outcomes.iter().map(|o| o.requests).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.failures).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.provider_message_id.clone()).collect::<Vec<_>>())
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.provider_message_id.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind(outcomes.iter().map(|o| o.batch_id).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.last_error.clone()).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.scheduled_time).collect::<Vec<_>>())
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.last_error.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.scheduled_time)
+            .collect::<Vec<_>>(),
+    )
     .execute(pool)
     .await
     .map(drop)

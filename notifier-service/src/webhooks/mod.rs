@@ -30,7 +30,10 @@ pub struct WebhookState {
 
 pub fn router(state: WebhookState) -> Router {
     Router::new()
-        .route("/webhooks/whatsapp", get(whatsapp::verify).post(whatsapp::receive))
+        .route(
+            "/webhooks/whatsapp",
+            get(whatsapp::verify).post(whatsapp::receive),
+        )
         .route("/webhooks/twilio", post(twilio::receive))
         .with_state(state)
 }
@@ -61,7 +64,9 @@ pub fn parse_button(payload: &str) -> (Kind, Option<String>) {
             "snooze" => Kind::Snooze,
             _ => return None,
         };
-        uuid::Uuid::parse_str(id).ok().map(|id| (kind, Some(id.to_string())))
+        uuid::Uuid::parse_str(id)
+            .ok()
+            .map(|id| (kind, Some(id.to_string())))
     });
     parsed.unwrap_or((Kind::Text, None))
 }

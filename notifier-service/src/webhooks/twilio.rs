@@ -21,7 +21,8 @@ use crate::store::inbound::{Kind, Report};
 pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -30,13 +31,19 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn signature_valid(auth_token: &str, url: &str, params: &[(String, String)], header: Option<&str>) -> bool {
+fn signature_valid(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    header: Option<&str>,
+) -> bool {
     let Some(given) = header.and_then(|h| STANDARD.decode(h).ok()) else {
         return false;
     };
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -49,7 +56,11 @@ fn signature_valid(auth_token: &str, url: &str, params: &[(String, String)], hea
 /// An empty TwiML answer: no auto-reply.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
-pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+pub async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let twiml = |status: StatusCode| (status, [(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML);
     let (Some(token), Some(public_url)) = (&state.twilio_auth_token, &state.public_url) else {
         return twiml(StatusCode::UNAUTHORIZED);
@@ -58,7 +69,9 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
         return twiml(StatusCode::BAD_REQUEST);
     };
     let url = format!("{}/webhooks/twilio", public_url.trim_end_matches('/'));
-    let header = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
+    let header = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
     if !signature_valid(token.expose(), &url, &params, header) {
         metrics::counter!("webhooks_refused_total", "provider" => "twilio", "reason" => "signature")
             .increment(1);
@@ -77,8 +90,15 @@ pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body
 /// A status callback (`MessageStatus`) or an inbound message (`From`, `Body`,
 /// `ButtonPayload`).
 pub fn parse(params: &[(String, String)]) -> Result<Vec<Report>, String> {
-    let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let sid = get("MessageSid").or_else(|| get("SmsSid")).ok_or("no MessageSid")?;
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let sid = get("MessageSid")
+        .or_else(|| get("SmsSid"))
+        .ok_or("no MessageSid")?;
     if let Some(status) = get("MessageStatus").or_else(|| get("SmsStatus")) {
         if get("Body").is_none() {
             // queued, accepted, sending: nothing to record.
@@ -92,7 +112,8 @@ pub fn parse(params: &[(String, String)]) -> Result<Vec<Report>, String> {
                 from_number: None,
                 reference: Some(sid.to_owned()),
                 detail: Some(status.to_owned()),
-                error: get("ErrorCode").map(|code| format!("{code}: {}", get("ErrorMessage").unwrap_or("error"))),
+                error: get("ErrorCode")
+                    .map(|code| format!("{code}: {}", get("ErrorMessage").unwrap_or("error"))),
                 time: Utc::now(),
             }]);
         }
@@ -136,7 +157,12 @@ mod tests {
         // The value in Twilio's webhook-security documentation.
         assert_eq!(signature, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
         assert!(signature_valid("12345", url, &params, Some(&signature)));
-        assert!(!signature_valid("12345", "https://other.example/", &params, Some(&signature)));
+        assert!(!signature_valid(
+            "12345",
+            "https://other.example/",
+            &params,
+            Some(&signature)
+        ));
         assert!(!signature_valid("12345", url, &params, None));
     }
 }

@@ -25,14 +25,19 @@ pub async fn verify(
     Query(query): Query<HashMap<String, String>>,
 ) -> (StatusCode, String) {
     let Some(expected) = &state.verify_token else {
-        return (StatusCode::FORBIDDEN, "no verify token is configured\n".into());
+        return (
+            StatusCode::FORBIDDEN,
+            "no verify token is configured\n".into(),
+        );
     };
     let mode = query.get("hub.mode").map(String::as_str);
     let token = query.get("hub.verify_token").map(String::as_bytes);
     let challenge = query.get("hub.challenge");
     let token_matches = token.is_some_and(|t| constant_time_eq(t, expected.expose().as_bytes()));
     match (mode, challenge) {
-        (Some("subscribe"), Some(challenge)) if token_matches => (StatusCode::OK, challenge.clone()),
+        (Some("subscribe"), Some(challenge)) if token_matches => {
+            (StatusCode::OK, challenge.clone())
+        }
         _ => (StatusCode::FORBIDDEN, "verification refused\n".into()),
     }
 }
@@ -62,7 +67,11 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-pub async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+pub async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let Some(secret) = &state.app_secret else {
         return StatusCode::UNAUTHORIZED;
     };
@@ -172,7 +181,10 @@ fn unix_time(raw: &str) -> DateTime<Utc> {
 pub fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     if envelope.object != "whatsapp_business_account" {
-        return Err(format!("object {:?} is not whatsapp_business_account", envelope.object));
+        return Err(format!(
+            "object {:?} is not whatsapp_business_account",
+            envelope.object
+        ));
     }
     let mut reports = Vec::new();
     for change in envelope.entry.into_iter().flat_map(|e| e.changes) {
@@ -185,7 +197,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
                 provider: "meta",
                 kind: Kind::Status,
                 from_number: None,
-                error: status.errors.first().map(|e| format!("{}: {}", e.code, e.title)),
+                error: status
+                    .errors
+                    .first()
+                    .map(|e| format!("{}: {}", e.code, e.title)),
                 reference: Some(status.id),
                 detail: Some(status.status),
                 time: unix_time(&status.timestamp),
@@ -193,7 +208,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
         }
         for message in change.value.messages {
             let Ok(from) = PhoneNumber::from_provider(&message.from) else {
-                tracing::warn!(kind = message.kind, "an inbound message from a number that is not E.164");
+                tracing::warn!(
+                    kind = message.kind,
+                    "an inbound message from a number that is not E.164"
+                );
                 continue;
             };
             let button = message
@@ -251,8 +269,14 @@ mod tests {
         let reports = parse(body).unwrap();
         let kinds: Vec<Kind> = reports.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Status, Kind::Done, Kind::Snooze, Kind::Stop]);
-        assert_eq!(reports[0].error.as_deref(), Some("131026: Message undeliverable"));
-        assert_eq!(reports[1].from_number.as_ref().unwrap().as_str(), "+14155550123");
+        assert_eq!(
+            reports[0].error.as_deref(),
+            Some("131026: Message undeliverable")
+        );
+        assert_eq!(
+            reports[1].from_number.as_ref().unwrap().as_str(),
+            "+14155550123"
+        );
         assert!(parse(br#"{"object":"page","entry":[]}"#).is_err());
         assert!(parse(br#"{"entry":"nope"}"#).is_err());
     }

@@ -26,7 +26,10 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
                 time_zone: "America/New_York".into(),
                 locale: "en-US".into(),
                 whatsapp_opt_in: true,
-                quiet_hours: Some(pb::QuietHours { start: "22:00".into(), end: "07:30".into() }),
+                quiet_hours: Some(pb::QuietHours {
+                    start: "22:00".into(),
+                    end: "07:30".into(),
+                }),
                 ..pb::Contact::default()
             }),
         })
@@ -35,7 +38,11 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
         .into_inner();
     assert_eq!(saved.user_id, "alice");
     assert_eq!(saved.quiet_hours.as_ref().unwrap().end, "07:30");
-    let got = alice.get_contact(pb::GetContactRequest::default()).await.unwrap().into_inner();
+    let got = alice
+        .get_contact(pb::GetContactRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(got.phone_number, "+14155550123");
     assert_eq!(got.time_zone, "America/New_York");
 
@@ -45,7 +52,10 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
                 phone_number: "0044 20 7946 0958".into(),
                 time_zone: "Mars/Olympus".into(),
                 locale: "not a tag!".into(),
-                quiet_hours: Some(pb::QuietHours { start: "7pm".into(), end: "07:00".into() }),
+                quiet_hours: Some(pb::QuietHours {
+                    start: "7pm".into(),
+                    end: "07:00".into(),
+                }),
                 ..pb::Contact::default()
             }),
         })
@@ -54,18 +64,32 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert_eq!(
         violations(&bad),
-        ["contact.phone_number", "contact.time_zone", "contact.locale", "contact.quiet_hours"]
+        [
+            "contact.phone_number",
+            "contact.time_zone",
+            "contact.locale",
+            "contact.quiet_hours"
+        ]
     );
     let short = alice
         .upsert_contact(pb::UpsertContactRequest {
-            contact: Some(pb::Contact { phone_number: "+1415".into(), ..pb::Contact::default() }),
+            contact: Some(pb::Contact {
+                phone_number: "+1415".into(),
+                ..pb::Contact::default()
+            }),
         })
         .await
         .unwrap_err();
     assert_eq!(violations(&short), ["contact.phone_number"]);
 
-    alice.delete_contact(pb::DeleteContactRequest::default()).await.unwrap();
-    let gone = alice.get_contact(pb::GetContactRequest::default()).await.unwrap_err();
+    alice
+        .delete_contact(pb::DeleteContactRequest::default())
+        .await
+        .unwrap();
+    let gone = alice
+        .get_contact(pb::GetContactRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
 }
 
@@ -75,7 +99,9 @@ async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
     pair.contact("alice", "+14155550123").await;
     let mut bob = pair.notifier_client("bob", Role::User).await;
     let read = bob
-        .get_contact(pb::GetContactRequest { user_id: "alice".into() })
+        .get_contact(pb::GetContactRequest {
+            user_id: "alice".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(read.code(), Code::NotFound);
@@ -91,19 +117,26 @@ async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
         .unwrap_err();
     assert_eq!(write.code(), Code::PermissionDenied);
     let delete = bob
-        .delete_contact(pb::DeleteContactRequest { user_id: "alice".into() })
+        .delete_contact(pb::DeleteContactRequest {
+            user_id: "alice".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(delete.code(), Code::PermissionDenied);
     let list = bob
-        .list_notifications(pb::ListNotificationsRequest { user_id: "alice".into(), ..Default::default() })
+        .list_notifications(pb::ListNotificationsRequest {
+            user_id: "alice".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(list.code(), Code::PermissionDenied);
 
     let mut admin = pair.notifier_client("ops", Role::Admin).await;
     let read = admin
-        .get_contact(pb::GetContactRequest { user_id: "alice".into() })
+        .get_contact(pb::GetContactRequest {
+            user_id: "alice".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -116,6 +149,9 @@ async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
             .await
             .unwrap(),
     );
-    let refused = anonymous.get_contact(pb::GetContactRequest::default()).await.unwrap_err();
+    let refused = anonymous
+        .get_contact(pb::GetContactRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 }

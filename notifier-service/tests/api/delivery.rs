@@ -16,7 +16,9 @@ async fn no_contact_or_no_opt_in_is_skipped_with_the_reason() {
     let pair = spawn_pair().await;
     let nobody = TestEvent::due("nobody", "Water the plants");
     pair.publish_event(&nobody).await;
-    let (_, attempts, why, _) = pair.wait_status(nobody.task_id, "SKIPPED", Duration::from_secs(10)).await;
+    let (_, attempts, why, _) = pair
+        .wait_status(nobody.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
     assert_eq!(attempts, 0);
     assert!(why.unwrap().contains("no contact"));
 
@@ -33,7 +35,9 @@ async fn no_contact_or_no_opt_in_is_skipped_with_the_reason() {
         .unwrap();
     let bob = TestEvent::due("bob", "Feed the cat");
     pair.publish_event(&bob).await;
-    let (_, _, why, _) = pair.wait_status(bob.task_id, "SKIPPED", Duration::from_secs(10)).await;
+    let (_, _, why, _) = pair
+        .wait_status(bob.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
     assert!(why.unwrap().contains("opted in"));
     assert!(pair.standin.sent().is_empty());
 }
@@ -45,30 +49,46 @@ async fn stop_opts_out_so_reminders_are_skipped_and_start_brings_them_back() {
     assert_eq!(pair.standin.user_writes(DIGITS, " stop ").await, 200);
     let confirmation = pair
         .standin
-        .wait_for(Duration::from_secs(10), "the STOP confirmation", |s| !s.is_empty())
+        .wait_for(Duration::from_secs(10), "the STOP confirmation", |s| {
+            !s.is_empty()
+        })
         .await;
     assert_eq!(confirmation[0].kind, "text");
-    assert!(confirmation[0].body["text"]["body"].as_str().unwrap().contains("START"));
+    assert!(confirmation[0].body["text"]["body"]
+        .as_str()
+        .unwrap()
+        .contains("START"));
     let mut client = pair.notifier_client("alice", Role::User).await;
-    let contact = client.get_contact(pb::GetContactRequest::default()).await.unwrap().into_inner();
+    let contact = client
+        .get_contact(pb::GetContactRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!contact.whatsapp_opt_in);
 
     let event = TestEvent::due("alice", "Gym");
     pair.publish_event(&event).await;
-    pair.wait_status(event.task_id, "SKIPPED", Duration::from_secs(10)).await;
+    pair.wait_status(event.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
 
     assert_eq!(pair.standin.user_writes(DIGITS, "START").await, 200);
     poll(Duration::from_secs(10), "opt-in again", || {
         let mut client = client.clone();
         async move {
-            client.get_contact(pb::GetContactRequest::default()).await.unwrap().into_inner().whatsapp_opt_in
+            client
+                .get_contact(pb::GetContactRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .whatsapp_opt_in
         }
     })
     .await;
     // Past the 6 s since the STOP confirmation, a new reminder goes out.
     let next = TestEvent::due("alice", "Gym again");
     pair.publish_event(&next).await;
-    pair.wait_status(next.task_id, "DELIVERED", Duration::from_secs(20)).await;
+    pair.wait_status(next.task_id, "DELIVERED", Duration::from_secs(20))
+        .await;
 }
 
 #[tokio::test]
@@ -80,13 +100,18 @@ async fn a_task_closed_before_its_message_goes_out_gets_none() {
     // The completion overtakes the reminder.
     pair.publish_event(&completed).await;
     pair.publish_event(&due).await;
-    let (_, _, why, _) = pair.wait_status(due.task_id, "SKIPPED", Duration::from_secs(10)).await;
+    let (_, _, why, _) = pair
+        .wait_status(due.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
     assert!(why.unwrap().contains("COMPLETED"));
 
     let deleted_task = TestEvent::due("alice", "Old chore");
-    pair.publish_event(&deleted_task.then("deleted", "TASK_STATE_PENDING")).await;
+    pair.publish_event(&deleted_task.then("deleted", "TASK_STATE_PENDING"))
+        .await;
     pair.publish_event(&deleted_task).await;
-    let (_, _, why, _) = pair.wait_status(deleted_task.task_id, "SKIPPED", Duration::from_secs(10)).await;
+    let (_, _, why, _) = pair
+        .wait_status(deleted_task.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
     assert!(why.unwrap().contains("deleted"));
     assert!(pair.standin.sent().is_empty());
 }
@@ -103,7 +128,8 @@ async fn a_redelivered_or_republished_event_sends_nothing_twice() {
     let mut again = event.clone();
     again.id = uuid::Uuid::now_v7();
     pair.publish_event(&again).await;
-    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10)).await;
+    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
     // Every copy has been consumed by now (one queue, in order); nothing else went out.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(pair.standin.sent().len(), 1);
@@ -115,8 +141,12 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
     let pair = spawn_pair().await;
     let zone = chrono_tz::Europe::Berlin;
     let local = chrono::Utc::now().with_timezone(&zone);
-    let start = (local - chrono::Duration::hours(1)).format("%H:%M").to_string();
-    let end = (local + chrono::Duration::hours(1)).format("%H:%M").to_string();
+    let start = (local - chrono::Duration::hours(1))
+        .format("%H:%M")
+        .to_string();
+    let end = (local + chrono::Duration::hours(1))
+        .format("%H:%M")
+        .to_string();
     let mut client = pair.notifier_client("alice", Role::User).await;
     client
         .upsert_contact(pb::UpsertContactRequest {
@@ -124,7 +154,10 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
                 phone_number: PHONE.into(),
                 time_zone: "Europe/Berlin".into(),
                 whatsapp_opt_in: true,
-                quiet_hours: Some(pb::QuietHours { start, end: end.clone() }),
+                quiet_hours: Some(pb::QuietHours {
+                    start,
+                    end: end.clone(),
+                }),
                 ..pb::Contact::default()
             }),
         })
@@ -132,7 +165,8 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
         .unwrap();
     let event = TestEvent::due("alice", "Late call");
     pair.publish_event(&event).await;
-    pair.wait_status(event.task_id, "DEFERRED", Duration::from_secs(10)).await;
+    pair.wait_status(event.task_id, "DEFERRED", Duration::from_secs(10))
+        .await;
     let listed = client
         .list_notifications(pb::ListNotificationsRequest {
             statuses: vec![pb::NotificationStatus::Deferred.into()],
@@ -142,8 +176,14 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
         .unwrap()
         .into_inner();
     let scheduled = listed.notifications[0].scheduled_time.as_ref().unwrap();
-    let at = chrono::DateTime::from_timestamp(scheduled.seconds, 0).unwrap().with_timezone(&zone);
-    assert_eq!(at.format("%H:%M").to_string(), end, "held until the end of quiet hours");
+    let at = chrono::DateTime::from_timestamp(scheduled.seconds, 0)
+        .unwrap()
+        .with_timezone(&zone);
+    assert_eq!(
+        at.format("%H:%M").to_string(),
+        end,
+        "held until the end of quiet hours"
+    );
     assert!(pair.standin.sent().is_empty());
 }
 
@@ -151,9 +191,13 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
 async fn a_malformed_event_is_dead_lettered_and_the_consumer_carries_on() {
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
-    pair.publish_raw("task.due", "junk-1", b"{ this is not json").await;
-    let wrong = TestEvent::due("alice", "x").body().replace("\"1.0\"", "\"0.3\"");
-    pair.publish_raw("task.due", "junk-2", wrong.as_bytes()).await;
+    pair.publish_raw("task.due", "junk-1", b"{ this is not json")
+        .await;
+    let wrong = TestEvent::due("alice", "x")
+        .body()
+        .replace("\"1.0\"", "\"0.3\"");
+    pair.publish_raw("task.due", "junk-2", wrong.as_bytes())
+        .await;
     let dead = format!("{}.dead", pair.settings.amqp_queue);
     poll(Duration::from_secs(10), "two dead letters", || {
         let dead = dead.clone();
@@ -162,26 +206,34 @@ async fn a_malformed_event_is_dead_lettered_and_the_consumer_carries_on() {
     .await;
     let event = TestEvent::due("alice", "Still works");
     pair.publish_event(&event).await;
-    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10)).await;
+    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
 }
 
 #[tokio::test]
 async fn notifications_page_newest_first_without_gaps() {
     let pair = spawn_pair().await;
     for n in 0..7 {
-        pair.publish_event(&TestEvent::due("nobody", &format!("n{n}"))).await;
+        pair.publish_event(&TestEvent::due("nobody", &format!("n{n}")))
+            .await;
     }
     let mut client = pair.notifier_client("nobody", Role::User).await;
     poll(Duration::from_secs(10), "seven notifications", || {
         let mut client = client.clone();
         async move {
             let page = client
-                .list_notifications(pb::ListNotificationsRequest { page_size: 100, ..Default::default() })
+                .list_notifications(pb::ListNotificationsRequest {
+                    page_size: 100,
+                    ..Default::default()
+                })
                 .await
                 .unwrap()
                 .into_inner();
             page.notifications.len() == 7
-                && page.notifications.iter().all(|n| n.status() == pb::NotificationStatus::Skipped)
+                && page
+                    .notifications
+                    .iter()
+                    .all(|n| n.status() == pb::NotificationStatus::Skipped)
         }
     })
     .await;
@@ -189,11 +241,21 @@ async fn notifications_page_newest_first_without_gaps() {
     let mut token = String::new();
     loop {
         let page = client
-            .list_notifications(pb::ListNotificationsRequest { page_size: 3, page_token: token, ..Default::default() })
+            .list_notifications(pb::ListNotificationsRequest {
+                page_size: 3,
+                page_token: token,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
-        seen.extend(page.notifications.iter().map(|n| (n.create_time.clone().unwrap().seconds, n.create_time.clone().unwrap().nanos, n.id.clone())));
+        seen.extend(page.notifications.iter().map(|n| {
+            (
+                n.create_time.unwrap().seconds,
+                n.create_time.unwrap().nanos,
+                n.id.clone(),
+            )
+        }));
         if page.next_page_token.is_empty() {
             break;
         }
@@ -205,7 +267,10 @@ async fn notifications_page_newest_first_without_gaps() {
     sorted.dedup();
     assert_eq!(seen.len(), sorted.len(), "no duplicates");
     let bad = client
-        .list_notifications(pb::ListNotificationsRequest { page_token: "forged".into(), ..Default::default() })
+        .list_notifications(pb::ListNotificationsRequest {
+            page_token: "forged".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);

@@ -18,11 +18,20 @@ async fn server_errors_and_timeouts_are_retried_until_sent() {
     pair.contact("alice", PHONE).await;
     pair.standin.inject(DIGITS, Fault::ServerError(503));
     // Longer than the notifier's 700 ms provider timeout.
-    pair.standin.inject(DIGITS, Fault::Hang(Duration::from_millis(1500)));
-    pair.standin.inject(DIGITS, Fault::Error { http: 400, code: 131_000 });
+    pair.standin
+        .inject(DIGITS, Fault::Hang(Duration::from_millis(1500)));
+    pair.standin.inject(
+        DIGITS,
+        Fault::Error {
+            http: 400,
+            code: 131_000,
+        },
+    );
     let event = TestEvent::due("alice", "Flaky network");
     pair.publish_event(&event).await;
-    let (_, attempts, _, _) = pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(20)).await;
+    let (_, attempts, _, _) = pair
+        .wait_status(event.task_id, "DELIVERED", Duration::from_secs(20))
+        .await;
     assert_eq!(attempts, 4, "three failures, then the message");
     assert_eq!(pair.standin.sent().len(), 1);
 }
@@ -31,10 +40,18 @@ async fn server_errors_and_timeouts_are_retried_until_sent() {
 async fn a_permanent_error_fails_at_once_with_its_code() {
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
-    pair.standin.inject(DIGITS, Fault::Error { http: 400, code: 131_026 });
+    pair.standin.inject(
+        DIGITS,
+        Fault::Error {
+            http: 400,
+            code: 131_026,
+        },
+    );
     let event = TestEvent::due("alice", "Undeliverable");
     pair.publish_event(&event).await;
-    let (_, attempts, why, channel) = pair.wait_status(event.task_id, "FAILED", Duration::from_secs(10)).await;
+    let (_, attempts, why, channel) = pair
+        .wait_status(event.task_id, "FAILED", Duration::from_secs(10))
+        .await;
     assert_eq!(attempts, 1);
     assert!(why.unwrap().starts_with("131026"));
     assert_eq!(channel, "whatsapp");
@@ -43,20 +60,38 @@ async fn a_permanent_error_fails_at_once_with_its_code() {
 
 #[tokio::test]
 async fn a_reminder_whatsapp_cannot_take_goes_by_sms_where_configured() {
-    let pair = spawn_with(Options { sms_fallback: true, ..Options::default() }).await;
+    let pair = spawn_with(Options {
+        sms_fallback: true,
+        ..Options::default()
+    })
+    .await;
     pair.contact("alice", PHONE).await;
-    pair.standin.inject(DIGITS, Fault::Error { http: 400, code: 131_026 });
+    pair.standin.inject(
+        DIGITS,
+        Fault::Error {
+            http: 400,
+            code: 131_026,
+        },
+    );
     let event = TestEvent::due("alice", "Pick up parcel");
     pair.publish_event(&event).await;
-    let (_, attempts, why, channel) = pair.wait_status(event.task_id, "SENT", Duration::from_secs(15)).await;
+    let (_, attempts, why, channel) = pair
+        .wait_status(event.task_id, "SENT", Duration::from_secs(15))
+        .await;
     assert_eq!(channel, "sms");
     assert_eq!(attempts, 2);
-    assert!(why.unwrap().contains("131026"), "the WhatsApp failure stays on record");
+    assert!(
+        why.unwrap().contains("131026"),
+        "the WhatsApp failure stays on record"
+    );
     let sent = pair.standin.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].kind, "sms");
     assert_eq!(sent[0].body["To"], PHONE);
-    assert!(sent[0].body["Body"].as_str().unwrap().contains("Pick up parcel"));
+    assert!(sent[0].body["Body"]
+        .as_str()
+        .unwrap()
+        .contains("Pick up parcel"));
 }
 
 #[tokio::test]
@@ -74,7 +109,9 @@ async fn outside_the_window_the_reminder_is_sent_again_at_once_as_the_template()
     .await;
     let event = TestEvent::due("alice", "Window closed");
     pair.publish_event(&event).await;
-    let (_, attempts, _, _) = pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10)).await;
+    let (_, attempts, _, _) = pair
+        .wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
     assert_eq!(attempts, 2);
     assert_eq!(pair.standin.refused(131_047), 1);
     assert_eq!(pair.standin.sent()[0].kind, "template");
@@ -84,10 +121,18 @@ async fn outside_the_window_the_reminder_is_sent_again_at_once_as_the_template()
 async fn a_pair_rate_limit_is_retried_for_that_recipient_after_a_second() {
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
-    pair.standin.inject(DIGITS, Fault::Error { http: 400, code: 131_056 });
+    pair.standin.inject(
+        DIGITS,
+        Fault::Error {
+            http: 400,
+            code: 131_056,
+        },
+    );
     let event = TestEvent::due("alice", "Busy line");
     pair.publish_event(&event).await;
-    let (_, attempts, _, _) = pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10)).await;
+    let (_, attempts, _, _) = pair
+        .wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
     assert_eq!(attempts, 2);
     let requests: Vec<_> = pair.standin.sent();
     assert_eq!(requests.len(), 1);
@@ -104,14 +149,19 @@ async fn an_expired_token_stops_sending_fails_readyz_and_loses_nothing() {
     let rows = pair.notifications_of(event.task_id).await;
     assert_eq!(rows[0].0, "QUEUED", "kept, not failed: {rows:?}");
     assert!(rows[0].2.as_deref().unwrap().starts_with("190"));
-    assert_eq!(pair.standin.refused(190), 1, "stopped after the first refusal");
+    assert_eq!(
+        pair.standin.refused(190),
+        1,
+        "stopped after the first refusal"
+    );
 
     // The operator puts the new token in and restarts.
     pair.notifier.take().unwrap().stop().await.unwrap();
     pair.settings.whatsapp_access_token = Some(Secret::new("the-renewed-token"));
     pair.restart().await;
     pair.notifier().ready(200).await;
-    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(40)).await;
+    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(40))
+        .await;
     assert_eq!(pair.standin.sent().len(), 1);
 }
 
@@ -120,7 +170,8 @@ async fn a_notifier_killed_mid_send_and_restarted_loses_nothing() {
     let mut pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
     // WhatsApp holds the first request (and then drops it) while we die.
-    pair.standin.inject(DIGITS, Fault::Hang(Duration::from_secs(5)));
+    pair.standin
+        .inject(DIGITS, Fault::Hang(Duration::from_secs(5)));
     let event = TestEvent::due("alice", "Crash test");
     pair.publish_event(&event).await;
     crate::helpers::poll(Duration::from_secs(10), "the request in flight", || async {
@@ -129,7 +180,9 @@ async fn a_notifier_killed_mid_send_and_restarted_loses_nothing() {
     .await;
     pair.notifier.take().unwrap().kill().await;
     pair.restart().await;
-    let (_, attempts, _, _) = pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(20)).await;
+    let (_, attempts, _, _) = pair
+        .wait_status(event.task_id, "DELIVERED", Duration::from_secs(20))
+        .await;
     assert_eq!(attempts, 2, "the lost request shows in attempts");
     assert_eq!(pair.standin.sent().len(), 1);
 }

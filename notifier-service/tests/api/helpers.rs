@@ -27,7 +27,8 @@ pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 
 fn postgres_base() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 static TRACING: Once = Once::new();
@@ -106,9 +107,11 @@ impl Notifier {
 
     pub async fn ready(&self, expect: u16) {
         let url = format!("http://{}/readyz", self.http_addr);
-        poll(Duration::from_secs(15), &format!("/readyz {expect}"), || async {
-            reqwest::get(&url).await.ok().map(|r| r.status().as_u16()) == Some(expect)
-        })
+        poll(
+            Duration::from_secs(15),
+            &format!("/readyz {expect}"),
+            || async { reqwest::get(&url).await.ok().map(|r| r.status().as_u16()) == Some(expect) },
+        )
         .await;
     }
 }
@@ -132,7 +135,10 @@ where
         if check().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -192,7 +198,9 @@ pub async fn spawn_with(options: Options) -> Pair {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("tg_ntest_{id}");
     let exchange = format!("test.{db_name}");
-    let standin = CloudApi::start(options.standin.clone()).await.expect("the stand-in starts");
+    let standin = CloudApi::start(options.standin.clone())
+        .await
+        .expect("the stand-in starts");
     let tasks = if options.with_task_service {
         Some(start_task_service(&format!("tg_ttest_{id}"), &exchange).await)
     } else {
@@ -208,9 +216,9 @@ pub async fn spawn_with(options: Options) -> Pair {
         amqp_exchange: exchange.clone(),
         amqp_queue: format!("{exchange}.notifier"),
         jwt_secret: JwtSecret::new(JWT_SECRET.into()).unwrap(),
-        task_service_url: tasks
-            .as_ref()
-            .map_or("http://127.0.0.1:9".into(), |t| format!("http://{}", t.grpc_addr)),
+        task_service_url: tasks.as_ref().map_or("http://127.0.0.1:9".into(), |t| {
+            format!("http://{}", t.grpc_addr)
+        }),
         whatsapp_provider: Some(ProviderKind::Meta),
         whatsapp_api_base: standin.base_url(),
         whatsapp_api_version: "v26.0".into(),
@@ -222,8 +230,12 @@ pub async fn spawn_with(options: Options) -> Pair {
         whatsapp_template_language: "en_US".into(),
         whatsapp_max_mps: options.max_mps,
         twilio_api_base: standin.base_url(),
-        twilio_account_sid: options.sms_fallback.then(|| config.twilio_account_sid.clone()),
-        twilio_auth_token: options.sms_fallback.then(|| Secret::new(config.twilio_auth_token.clone())),
+        twilio_account_sid: options
+            .sms_fallback
+            .then(|| config.twilio_account_sid.clone()),
+        twilio_auth_token: options
+            .sms_fallback
+            .then(|| Secret::new(config.twilio_auth_token.clone())),
         twilio_whatsapp_from: None,
         twilio_reminder_content_sid: None,
         twilio_sms_from: options.sms_fallback.then(|| "+15005550006".to_owned()),
@@ -241,7 +253,9 @@ pub async fn spawn_with(options: Options) -> Pair {
         .webhooks
         .point_at(format!("http://{}/webhooks/whatsapp", notifier.http_addr));
     notifier.ready(200).await;
-    let pool = PgPool::connect(&settings.database_url).await.expect("the test's database");
+    let pool = PgPool::connect(&settings.database_url)
+        .await
+        .expect("the test's database");
     Pair {
         standin,
         notifier: Some(notifier),
@@ -280,17 +294,20 @@ async fn start_task_service(db_name: &str, exchange: &str) -> TaskService {
     }
 }
 
-pub type Notifiers = NotifierServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
-pub type Tasks = TaskServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+pub type Notifiers =
+    NotifierServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+pub type Tasks =
+    TaskServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
 
 #[derive(Clone)]
 pub struct Bearer(String);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {}", self.0).parse().unwrap());
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.0).parse().unwrap(),
+        );
         Ok(request)
     }
 }
@@ -305,7 +322,11 @@ async fn channel(addr: SocketAddr) -> Channel {
 
 impl Pair {
     pub fn token(&self, sub: &str, role: Role) -> String {
-        self.keys.issue(&UserId::parse(sub).unwrap(), role, Duration::from_secs(3600))
+        self.keys.issue(
+            &UserId::parse(sub).unwrap(),
+            role,
+            Duration::from_secs(3600),
+        )
     }
 
     pub fn notifier(&self) -> &Notifier {
@@ -321,7 +342,10 @@ impl Pair {
 
     pub async fn tasks_client(&self, sub: &str) -> Tasks {
         let addr = self.tasks.as_ref().expect("an end-to-end pair").grpc_addr;
-        TaskServiceClient::with_interceptor(channel(addr).await, Bearer(self.token(sub, Role::User)))
+        TaskServiceClient::with_interceptor(
+            channel(addr).await,
+            Bearer(self.token(sub, Role::User)),
+        )
     }
 
     /// Gives `user` a contact on `phone` (opted in, UTC, English).
@@ -352,16 +376,26 @@ impl Pair {
     }
 
     /// The notification rows of a task, read straight from the database.
-    pub async fn notifications_of(&self, task_id: uuid::Uuid) -> Vec<(String, i32, Option<String>, String)> {
-        sqlx::query_as("SELECT status, attempts, last_error, channel FROM notifications WHERE task_id = $1")
-            .bind(task_id)
-            .fetch_all(&self.pool)
-            .await
-            .unwrap()
+    pub async fn notifications_of(
+        &self,
+        task_id: uuid::Uuid,
+    ) -> Vec<(String, i32, Option<String>, String)> {
+        sqlx::query_as(
+            "SELECT status, attempts, last_error, channel FROM notifications WHERE task_id = $1",
+        )
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
     }
 
     /// Waits until the task's one notification has `status`; returns it.
-    pub async fn wait_status(&self, task_id: uuid::Uuid, status: &str, within: Duration) -> (String, i32, Option<String>, String) {
+    pub async fn wait_status(
+        &self,
+        task_id: uuid::Uuid,
+        status: &str,
+        within: Duration,
+    ) -> (String, i32, Option<String>, String) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let rows = self.notifications_of(task_id).await;
@@ -396,7 +430,10 @@ impl Pair {
             .basic_publish(
                 self.exchange.as_str().into(),
                 routing_key.into(),
-                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
                 body,
                 properties,
             )
@@ -410,8 +447,12 @@ impl Pair {
     /// Publishes a task event the way task-service does.
     pub async fn publish_event(&self, event: &TestEvent) {
         let body = event.body();
-        self.publish_raw(&format!("task.{}", event.kind), &event.id.to_string(), body.as_bytes())
-            .await;
+        self.publish_raw(
+            &format!("task.{}", event.kind),
+            &event.id.to_string(),
+            body.as_bytes(),
+        )
+        .await;
     }
 }
 
@@ -456,7 +497,9 @@ impl TestEvent {
     }
 
     pub fn body(&self) -> String {
-        let rfc = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let rfc = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        };
         let mut data = serde_json::json!({ "task": {
             "id": self.task_id.to_string(), "owner": self.owner, "title": self.title,
             "description": "", "state": self.state, "priority": "PRIORITY_UNSPECIFIED", "tags": [],
@@ -506,13 +549,22 @@ impl Drop for Pair {
                             let _ = sqlx::query(&sql).execute(&mut conn).await;
                         }
                     }
-                    if let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await {
+                    if let Ok(connection) =
+                        Connection::connect(AMQP_URL, ConnectionProperties::default()).await
+                    {
                         if let Ok(channel) = connection.create_channel().await {
                             for q in [queue.clone(), format!("{queue}.dead")] {
-                                let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+                                let _ = channel
+                                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                                    .await;
                             }
                             for x in [exchange.clone(), format!("{exchange}.dlx")] {
-                                let _ = channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
+                                let _ = channel
+                                    .exchange_delete(
+                                        x.as_str().into(),
+                                        ExchangeDeleteOptions::default(),
+                                    )
+                                    .await;
                             }
                         }
                     }
@@ -524,14 +576,22 @@ impl Drop for Pair {
 
 /// Counts the messages in a queue (for the dead-letter queue).
 pub async fn queue_depth(queue: &str) -> u32 {
-    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
     let channel = connection.create_channel().await.unwrap();
     let mut arguments = FieldTable::default();
-    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     let declared = channel
         .queue_declare(
             queue.into(),
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
             arguments,
         )
         .await
