@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # A development secret, unless one is given: tokens made with `token` match it.
 export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me-0123456789}"
-services=(task-service)
+services=(task-service notifier-service)
 
 cargo build --release $(printf -- '-p %s ' "${services[@]}")
 
@@ -24,12 +24,15 @@ for service in "${services[@]}"; do
   pids+=($!)
 done
 
-# Wait (up to 30 s) until task-service answers /readyz.
-http="${TASK_HTTP_ADDR:-127.0.0.1:9101}"
-for _ in $(seq 1 60); do
-  if curl -fsS "http://$http/readyz" >/dev/null 2>&1; then
+# Wait (up to 60 s) until both answer /readyz.
+task_http="${TASK_HTTP_ADDR:-127.0.0.1:9101}"
+notifier_http="${NOTIFIER_HTTP_ADDR:-127.0.0.1:8080}"
+for _ in $(seq 1 120); do
+  if curl -fsS "http://$task_http/readyz" >/dev/null 2>&1 \
+    && curl -fsS "http://$notifier_http/readyz" >/dev/null 2>&1; then
     echo
-    echo "task-service is ready on ${TASK_GRPC_ADDR:-127.0.0.1:50051} (gRPC) and $http (HTTP)."
+    echo "task-service is ready on ${TASK_GRPC_ADDR:-127.0.0.1:50051} (gRPC) and $task_http (HTTP)."
+    echo "notifier-service is ready on ${NOTIFIER_GRPC_ADDR:-127.0.0.1:50052} (gRPC) and $notifier_http (HTTP, webhooks)."
     echo "A token:  TOKEN=\$(JWT_SECRET=$JWT_SECRET ./target/release/task-service token --sub alice)"
     echo "Then see README.md for grpcurl calls. Ctrl-C stops everything."
     break

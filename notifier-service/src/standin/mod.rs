@@ -146,6 +146,11 @@ impl CloudApi {
         self.ledger().sent.clone()
     }
 
+    /// How many messages it accepted (cheap: no copies).
+    pub fn sent_count(&self) -> usize {
+        self.ledger().sent.len()
+    }
+
     pub fn sent_to(&self, digits: &str) -> Vec<Sent> {
         self.ledger()
             .sent

@@ -1,1 +1,282 @@
-fn main() {}
+//! `notifier-bench`: the delivery benchmark. Starts the Cloud API stand-in
+//! (allowing `--max-mps` messages per second), the release notifier-service
+//! binary as a child process against a fresh database and its own queue,
+//! gives 20,000 users a contact, then publishes one `task.due` per user, all
+//! due at the same moment (or spread over `--spread-secs`), as task-service
+//! would at their fire time. It prints the sustained send rate, the lag from
+//! due time to provider request (and the part of it the rate limit does not
+//! explain), 130429s, and the notifier's peak RSS.
+//!
+//!   cargo build --release -p notifier-service
+//!   cargo run --release -p notifier-service --bin notifier-bench
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use notifier_service::standin::{CloudApi, StandinConfig};
+use sqlx::{Connection as _, PgConnection};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    /// Messages per second the stand-in allows and the notifier is set to.
+    #[arg(long, default_value_t = 1000)]
+    max_mps: u32,
+    /// Spread the due times over this many seconds (0: all at once).
+    #[arg(long, default_value_t = 0)]
+    spread_secs: u64,
+    /// Don't send `sent`/`delivered` status webhooks back.
+    #[arg(long)]
+    no_status_webhooks: bool,
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    #[arg(long, default_value = "target/release/notifier-service")]
+    binary: String,
+}
+
+const SECRET: &str = "bench-secret-of-more-than-16-bytes";
+
+fn digits(user: usize) -> String {
+    format!("1415{:07}", 2_000_000 + user)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let db = format!("tg_nbench_{run}");
+    let exchange = format!("bench.{run}");
+    let standin = CloudApi::start(StandinConfig {
+        max_mps: args.max_mps as usize,
+        status_webhooks: !args.no_status_webhooks,
+        ..StandinConfig::default()
+    })
+    .await?;
+    let config = standin.config.clone();
+    let http_addr = "127.0.0.1:18080";
+    let mut child = tokio::process::Command::new(&args.binary)
+        .env("NOTIFIER_DATABASE_URL", format!("{}/{db}", args.postgres))
+        .env("NOTIFIER_GRPC_ADDR", "127.0.0.1:15052")
+        .env("NOTIFIER_HTTP_ADDR", http_addr)
+        .env("AMQP_URL", &args.amqp_url)
+        .env("AMQP_EXCHANGE", &exchange)
+        .env("AMQP_QUEUE", format!("{exchange}.notifier"))
+        .env("JWT_SECRET", SECRET)
+        .env("WHATSAPP_PROVIDER", "meta")
+        .env("WHATSAPP_API_BASE", standin.base_url())
+        .env("WHATSAPP_PHONE_NUMBER_ID", &config.phone_number_id)
+        .env("WHATSAPP_ACCESS_TOKEN", &config.access_token)
+        .env("WHATSAPP_APP_SECRET", &config.app_secret)
+        .env("WHATSAPP_MAX_MPS", args.max_mps.to_string())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start {} (build it with --release first)",
+                args.binary
+            )
+        })?;
+    let pid = child.id().context("the notifier has a pid")?;
+    standin
+        .webhooks
+        .point_at(format!("http://{http_addr}/webhooks/whatsapp"));
+    wait_ready(http_addr).await?;
+
+    // Contacts straight into the notifier's table: 20,000 users, opted in.
+    let mut conn = PgConnection::connect(&format!("{}/{db}", args.postgres)).await?;
+    sqlx::query(
+        "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in) \
+         SELECT 'user' || n, '+1415' || lpad((2000000 + n)::text, 7, '0'), 'Europe/Berlin', 'en', true \
+         FROM generate_series(0, $1 - 1) AS n",
+    )
+    .bind(i32::try_from(args.users)?)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query("ANALYZE contacts").execute(&mut conn).await?;
+
+    let due_start = Utc::now() + chrono::Duration::seconds(3);
+    let due_of = |user: usize| {
+        let offset = if args.users > 1 {
+            args.spread_secs as f64 * user as f64 / (args.users - 1) as f64
+        } else {
+            0.0
+        };
+        due_start + chrono::Duration::microseconds((offset * 1e6) as i64)
+    };
+    println!(
+        "notifier-bench: {} users, WHATSAPP_MAX_MPS={}, due over {} s, status webhooks {}",
+        args.users,
+        args.max_mps,
+        args.spread_secs,
+        if args.no_status_webhooks { "off" } else { "on" }
+    );
+    publish_at_due_times(&args.amqp_url, &exchange, args.users, &due_of).await?;
+
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs(120 + args.users as u64 / u64::from(args.max_mps));
+    while standin.sent_count() < args.users {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {} sent",
+            standin.sent_count(),
+            args.users
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let peak_rss_kib = peak_rss_kib(pid);
+    report(&standin, &args, &due_of);
+    println!(
+        "  peak RSS of notifier-service: {:.1} MiB",
+        peak_rss_kib as f64 / 1024.0
+    );
+
+    let _ = child.kill().await;
+    let mut admin = PgConnection::connect(&format!("{}/postgres", args.postgres)).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
+}
+
+async fn wait_ready(http_addr: &str) -> anyhow::Result<()> {
+    let url = format!("http://{http_addr}/readyz");
+    for _ in 0..200 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("notifier-service did not become ready")
+}
+
+/// Publishes each user's `task.due` at its due time, with confirms.
+async fn publish_at_due_times(
+    url: &str,
+    exchange: &str,
+    users: usize,
+    due_of: &dyn Fn(usize) -> DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut confirms = Vec::with_capacity(users);
+    for user in 0..users {
+        let due = due_of(user);
+        if let Ok(wait) = (due - Utc::now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        let id = uuid::Uuid::now_v7();
+        let task = uuid::Uuid::now_v7();
+        let at = due.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let body = serde_json::json!({
+            "specversion": "1.0", "id": id.to_string(), "type": "todogenie.task.due.v1",
+            "source": "/task-service", "subject": task.to_string(), "time": at,
+            "datacontenttype": "application/json",
+            "data": { "task": { "id": task.to_string(), "owner": format!("user{user}"),
+                "title": format!("Task of user {user}"), "state": "TASK_STATE_PENDING",
+                "dueTime": at, "updateTime": at }, "reminderTime": at },
+        });
+        let properties = BasicProperties::default()
+            .with_content_type("application/cloudevents+json".into())
+            .with_message_id(id.to_string().into())
+            .with_delivery_mode(2);
+        confirms.push(
+            channel
+                .basic_publish(
+                    exchange.into(),
+                    "task.due".into(),
+                    BasicPublishOptions::default(),
+                    &serde_json::to_vec(&body)?,
+                    properties,
+                )
+                .await?,
+        );
+    }
+    for confirm in confirms {
+        confirm.await?;
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn report(standin: &CloudApi, args: &Args, due_of: &dyn Fn(usize) -> DateTime<Utc>) {
+    let mut sent = standin.sent();
+    sent.sort_by_key(|s| s.time);
+    let first = sent.first().expect("messages were sent").time;
+    let last = sent.last().expect("messages were sent").time;
+    let span = (last - first).as_seconds_f64();
+    let rate = (sent.len() - 1) as f64 / span;
+    let by_digits: std::collections::HashMap<String, usize> =
+        (0..args.users).map(|u| (digits(u), u)).collect();
+    let mut lags = Vec::new();
+    let mut beyond = Vec::new();
+    let interval = 1.0 / f64::from(args.max_mps);
+    let earliest_due = due_of(0);
+    for (rank, message) in sent.iter().enumerate() {
+        let Some(&user) = by_digits.get(&message.to) else {
+            continue;
+        };
+        let lag = (message.time - due_of(user)).as_seconds_f64();
+        lags.push(lag);
+        // The soonest the limit allows the rank-th message after the first due time.
+        let forced = (earliest_due
+            + chrono::Duration::microseconds((rank as f64 * interval * 1e6) as i64)
+            - due_of(user))
+        .as_seconds_f64()
+        .max(0.0);
+        beyond.push(lag - forced);
+    }
+    lags.sort_by(f64::total_cmp);
+    beyond.sort_by(f64::total_cmp);
+    println!(
+        "  messages sent: {} in {:.2} s → sustained {:.0} messages/s",
+        sent.len(),
+        span,
+        rate
+    );
+    println!(
+        "  lag due → provider request: p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        percentile(&lags, 1.0)
+    );
+    println!(
+        "  lag beyond what {} mps forces: p50 {:.3} s, p99 {:.3} s",
+        args.max_mps,
+        percentile(&beyond, 0.5),
+        percentile(&beyond, 0.99)
+    );
+    println!(
+        "  refusals: 130429 ×{}, 131056 ×{}",
+        standin.refused(130_429),
+        standin.refused(131_056)
+    );
+}
