@@ -235,3 +235,73 @@ pub fn classify_twilio_code(code: i64, http_status: u16) -> ErrorClass {
         _ => ErrorClass::Permanent,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(content_sid: Option<&str>) -> TwilioProvider {
+        let http = reqwest::Client::new();
+        let token = Secret::new("token");
+        match content_sid {
+            Some(sid) => TwilioProvider::whatsapp(
+                http,
+                "https://api.twilio.com",
+                "AC1",
+                token,
+                "+14155238886",
+                sid.into(),
+                Some("https://n.example"),
+            ),
+            None => TwilioProvider::sms(
+                http,
+                "https://api.twilio.com/",
+                "AC1",
+                token,
+                "+15005550006",
+                None,
+            ),
+        }
+    }
+
+    #[test]
+    fn whatsapp_reminders_use_the_content_template_and_sms_plain_text() {
+        let to = PhoneNumber::parse("+14155550123").unwrap();
+        let reminder = Message::Template {
+            title: "Pay rent".into(),
+            due: "Sat 21 Nov 2026, 09:00 CET".into(),
+            done_payload: "done:1".into(),
+            snooze_payload: "snooze:1".into(),
+        };
+        let whatsapp = provider(Some("HX123"));
+        assert_eq!(
+            whatsapp.url,
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
+        );
+        let form = whatsapp.form(&to, &reminder);
+        let get = |name: &str| {
+            form.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("To").unwrap(), "whatsapp:+14155550123");
+        assert_eq!(get("From").unwrap(), "whatsapp:+14155238886");
+        assert_eq!(get("ContentSid").unwrap(), "HX123");
+        let variables: serde_json::Value =
+            serde_json::from_str(&get("ContentVariables").unwrap()).unwrap();
+        assert_eq!(variables["1"], "Pay rent");
+        assert_eq!(variables["3"], "done:1");
+        assert_eq!(
+            get("StatusCallback").unwrap(),
+            "https://n.example/webhooks/twilio"
+        );
+
+        let sms = provider(None).form(&to, &Message::Text { body: "hi".into() });
+        assert!(sms.contains(&("To", "+14155550123".into())));
+        assert!(sms.contains(&("Body", "hi".into())));
+        assert!(!sms.iter().any(|(n, _)| *n == "ContentSid"));
+        assert_eq!(classify_twilio_code(20_003, 401), ErrorClass::Credentials);
+        assert_eq!(classify_twilio_code(63_016, 400), ErrorClass::OutsideWindow);
+        assert_eq!(classify_twilio_code(21_211, 400), ErrorClass::Permanent);
+    }
+}

@@ -162,3 +162,45 @@ async fn repeated_webhooks_change_nothing_and_statuses_only_move_forward() {
         .count();
     assert_eq!(texts, 1);
 }
+
+#[tokio::test]
+async fn a_signed_twilio_stop_opts_the_contact_out() {
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("From", "whatsapp:+14155550123"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "Stop"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    // Signed with the auth token over NOTIFIER_PUBLIC_URL, as Twilio does
+    // (the pair's notifier has a Twilio token only when SMS is configured).
+    let pair = crate::helpers::spawn_with(crate::helpers::Options {
+        sms_fallback: true,
+        ..Default::default()
+    })
+    .await;
+    pair.contact("alice", PHONE).await;
+    let url = "https://notifier.example.com/webhooks/twilio";
+    let signature = notifier_service::webhooks::twilio::sign("test-twilio-token", url, &params);
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/webhooks/twilio",
+            pair.notifier().http_addr
+        ))
+        .header("x-twilio-signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("<Response>"));
+    crate::helpers::poll(Duration::from_secs(10), "the opt-out", || async {
+        !sqlx::query_scalar::<_, bool>("SELECT whatsapp_opt_in FROM contacts")
+            .fetch_one(&pair.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+}
