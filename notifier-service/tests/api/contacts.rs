@@ -155,3 +155,45 @@ async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 }
+
+#[tokio::test]
+async fn health_answers_without_a_token_and_metrics_are_prometheus_text() {
+    let pair = spawn_pair().await;
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", pair.notifier().grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for service in ["", "todogenie.v1.NotifierService"] {
+        let answer = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            answer.status(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            "{service:?}"
+        );
+    }
+    pair.contact("alice", "+14155550123").await;
+    let metrics = reqwest::get(format!("http://{}/metrics", pair.notifier().http_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rpc_requests_total{method=\"UpsertContact\",code=\"Ok\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("retry_queue_depth"));
+    let healthz = reqwest::get(format!("http://{}/healthz", pair.notifier().http_addr))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+}
