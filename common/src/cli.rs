@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{JwtSecret, Role};
+use crate::auth::{JwtKeys, JwtSecret, Role, UserId};
 
 /// Parses the command line and environment. On a bad value it prints one
 /// line naming the flag and variable and exits 2; `--help` and `--version`
@@ -60,4 +60,40 @@ pub fn parse_role(raw: &str) -> Result<Role, String> {
 
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     humantime::parse_duration(raw).map_err(|e| e.to_string())
+}
+
+/// The subcommands both services have.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Print a signed JWT for local use.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub` claim).
+    #[arg(long)]
+    pub sub: String,
+    /// user, admin or service.
+    #[arg(long, default_value = "user", value_parser = parse_role)]
+    pub role: Role,
+    /// How long the token is valid, e.g. 30m, 24h, 7d.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+/// `<program> token …`: prints the token; exit code 0, or 2 for a bad `--sub`.
+pub fn print_token(program: &str, secret: &JwtSecret, args: &TokenArgs) -> u8 {
+    match UserId::parse(&args.sub) {
+        Ok(sub) => {
+            println!("{}", JwtKeys::new(secret).issue(&sub, args.role, args.ttl));
+            0
+        }
+        Err(e) => {
+            eprintln!("{program}: --sub {e}");
+            2
+        }
+    }
 }

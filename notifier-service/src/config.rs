@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use todogenie_common::auth::{JwtSecret, Role};
-use todogenie_common::cli::{parse_duration, parse_role, parse_secret};
+use clap::{Args, Parser, ValueEnum};
+use todogenie_common::auth::JwtSecret;
+use todogenie_common::cli::{parse_duration, parse_secret};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,26 +21,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve gRPC, HTTP and webhooks, consume events and send (the default).
-    Serve,
-    /// Print a signed JWT for local use.
-    Token(TokenArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct TokenArgs {
-    /// The user id (`sub` claim).
-    #[arg(long)]
-    pub sub: String,
-    /// user, admin or service.
-    #[arg(long, default_value = "user", value_parser = parse_role)]
-    pub role: Role,
-    /// How long the token is valid, e.g. 30m, 24h, 7d.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub ttl: Duration,
-}
+pub use todogenie_common::cli::{Command, TokenArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProviderKind {

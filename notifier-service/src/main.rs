@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use notifier_service::auth::{JwtKeys, UserId};
 use notifier_service::config::{Cli, Command};
 use notifier_service::startup::Application;
 use tokio_util::sync::CancellationToken;
@@ -10,18 +9,9 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = Cli::load();
     if let Some(Command::Token(args)) = &cli.command {
-        let sub = match UserId::parse(&args.sub) {
-            Ok(sub) => sub,
-            Err(e) => {
-                eprintln!("notifier-service: --sub {e}");
-                return ExitCode::from(2);
-            }
-        };
-        println!(
-            "{}",
-            JwtKeys::new(&cli.settings.jwt_secret).issue(&sub, args.role, args.ttl)
-        );
-        return ExitCode::SUCCESS;
+        let code =
+            todogenie_common::cli::print_token("notifier-service", &cli.settings.jwt_secret, args);
+        return ExitCode::from(code);
     }
     if let Err(line) = cli.settings.check() {
         eprintln!("notifier-service: {line}");

@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 
-use todogenie_common::cli::{parse_duration, parse_role, parse_secret};
+use todogenie_common::cli::{parse_duration, parse_secret};
 
-use crate::auth::{JwtSecret, Role};
+use crate::auth::JwtSecret;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,26 +23,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve gRPC and HTTP (the default).
-    Serve,
-    /// Print a signed JWT for local use.
-    Token(TokenArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct TokenArgs {
-    /// The user id (`sub` claim).
-    #[arg(long)]
-    pub sub: String,
-    /// user, admin or service.
-    #[arg(long, default_value = "user", value_parser = parse_role)]
-    pub role: Role,
-    /// How long the token is valid, e.g. 30m, 24h, 7d.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub ttl: Duration,
-}
+pub use todogenie_common::cli::{Command, TokenArgs};
 
 /// The value names are the variables, so clap's errors name flag and
 /// variable together: `invalid value 'x' for '--grpc-addr <TASK_GRPC_ADDR>'`.

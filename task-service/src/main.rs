@@ -2,27 +2,16 @@
 
 use std::process::ExitCode;
 
-use task_service::auth::JwtKeys;
 use task_service::config::{Cli, Command};
-use task_service::domain::UserId;
 use task_service::startup::Application;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::load();
     if let Some(Command::Token(args)) = &cli.command {
-        let sub = match UserId::parse(&args.sub) {
-            Ok(sub) => sub,
-            Err(e) => {
-                eprintln!("task-service: --sub {e}");
-                return ExitCode::from(2);
-            }
-        };
-        println!(
-            "{}",
-            JwtKeys::new(&cli.settings.jwt_secret).issue(&sub, args.role, args.ttl)
-        );
-        return ExitCode::SUCCESS;
+        let code =
+            todogenie_common::cli::print_token("task-service", &cli.settings.jwt_secret, args);
+        return ExitCode::from(code);
     }
 
     task_service::telemetry::init(&cli.settings.log_filter, &cli.settings.log_format);

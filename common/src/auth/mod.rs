@@ -53,3 +53,13 @@ impl Caller {
         self.role != Role::User
     }
 }
+
+/// The caller the interceptor put in a request; its absence is a wiring
+/// bug, answered safely as UNAUTHENTICATED.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| tonic::Status::unauthenticated("missing credentials"))
+}

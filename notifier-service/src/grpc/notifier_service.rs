@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use todogenie_common::auth::Caller;
+use todogenie_common::auth::{caller, Caller};
 use todogenie_common::metrics::observe;
 use todogenie_common::page_token::PageTokens;
 use todogenie_proto::v1 as pb;
@@ -29,15 +29,6 @@ impl NotifierApi {
     pub fn new(pool: PgPool, page_tokens: PageTokens) -> Self {
         Self { pool, page_tokens }
     }
-}
-
-/// Set by the auth interceptor; its absence is a wiring bug, answered safely.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing credentials"))
 }
 
 /// The user a request names (`field`), or the caller when it names none.

@@ -2,8 +2,6 @@
 //! with a bearer token and the documented JSON bodies; `messages[0].id` (the
 //! wamid) on success, `error.code` deciding what a failure means.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -149,17 +147,7 @@ impl Provider for MetaProvider {
             .send()
             .await
             .map_err(|e| SendError::transport(&e))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| SendError::transport(&e))?;
+        let (status, retry_after, bytes) = super::read_answer(response).await?;
         if status.is_success() {
             let accepted: Accepted = serde_json::from_slice(&bytes).map_err(|_| SendError {
                 class: ErrorClass::Retryable { retry_after: None },
@@ -180,10 +168,7 @@ impl Provider for MetaProvider {
         match serde_json::from_slice::<Refused>(&bytes) {
             Ok(refused) => {
                 let error = refused.error;
-                let mut class = classify_meta_code(error.code);
-                if let ErrorClass::Retryable { retry_after: none } = &mut class {
-                    *none = retry_after;
-                }
+                let class = classify_meta_code(error.code).with_retry_after(retry_after);
                 let details = error.error_data.map(|d| d.details).unwrap_or_default();
                 Err(SendError {
                     class,

@@ -118,6 +118,35 @@ impl SendError {
     }
 }
 
+/// A provider's answer: its status, its `Retry-After` (seconds) if any, and
+/// its body. A failure to read the body is a transport failure.
+pub async fn read_answer(
+    response: reqwest::Response,
+) -> Result<(reqwest::StatusCode, Option<Duration>, bytes::Bytes), SendError> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::transport(&e))?;
+    Ok((status, retry_after, body))
+}
+
+impl ErrorClass {
+    /// This class, with the provider's `Retry-After` if it is a retry.
+    pub fn with_retry_after(self, after: Option<Duration>) -> Self {
+        match self {
+            ErrorClass::Retryable { .. } => ErrorClass::Retryable { retry_after: after },
+            other => other,
+        }
+    }
+}
+
 /// A WhatsApp sender.
 #[async_trait]
 pub trait Provider: Send + Sync {

@@ -3,8 +3,6 @@
 //! template (`ContentSid` and `ContentVariables`); the same client sends the
 //! SMS fallback from `TWILIO_SMS_FROM`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 
@@ -182,17 +180,7 @@ impl Provider for TwilioProvider {
             .send()
             .await
             .map_err(|e| SendError::transport(&e))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| SendError::transport(&e))?;
+        let (status, retry_after, bytes) = super::read_answer(response).await?;
         if status.is_success() {
             return serde_json::from_slice::<Created>(&bytes)
                 .map(|created| created.sid)
@@ -207,10 +195,8 @@ impl Provider for TwilioProvider {
                 code: Some(code),
                 message,
             }) => {
-                let mut class = classify_twilio_code(code, status.as_u16());
-                if let ErrorClass::Retryable { retry_after: none } = &mut class {
-                    *none = retry_after;
-                }
+                let class =
+                    classify_twilio_code(code, status.as_u16()).with_retry_after(retry_after);
                 Err(SendError {
                     class,
                     code: Some(code),

@@ -17,8 +17,9 @@ use super::{parse_button, record, text_kind, WebhookState};
 use crate::domain::PhoneNumber;
 use crate::store::inbound::{Kind, Report};
 
-/// Twilio's signature over `url` and the form `params`.
-pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+/// HMAC-SHA1 with the auth token over `url` and each form field's name and
+/// value, sorted by name (then value).
+fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
     let mut mac =
@@ -28,7 +29,12 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
         mac.update(name.as_bytes());
         mac.update(value.as_bytes());
     }
-    STANDARD.encode(mac.finalize().into_bytes())
+    mac
+}
+
+/// Twilio's signature over `url` and the form `params`.
+pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    STANDARD.encode(mac(auth_token, url, params).finalize().into_bytes())
 }
 
 fn signature_valid(
@@ -40,17 +46,8 @@ fn signature_valid(
     let Some(given) = header.and_then(|h| STANDARD.decode(h).ok()) else {
         return false;
     };
-    let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort();
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
-    mac.update(url.as_bytes());
-    for (name, value) in sorted {
-        mac.update(name.as_bytes());
-        mac.update(value.as_bytes());
-    }
     // Constant-time comparison.
-    mac.verify_slice(&given).is_ok()
+    mac(auth_token, url, params).verify_slice(&given).is_ok()
 }
 
 /// An empty TwiML answer: no auto-reply.

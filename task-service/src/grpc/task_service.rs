@@ -13,7 +13,7 @@ use super::convert::{
     duration_in, priority_in, state_in, task_id_in, task_out, task_patch_in, task_spec_in,
     timestamp_in,
 };
-use crate::auth::Caller;
+use crate::auth::caller;
 use crate::domain::{
     tag_fold, Cursor, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId,
     SnoozeDuration, UserId,
@@ -42,15 +42,6 @@ impl TaskApi {
             watch,
         }
     }
-}
-
-/// Set by the auth interceptor; its absence is a wiring bug, answered safely.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing credentials"))
 }
 
 /// The W3C trace the call carried, or a new one.
