@@ -1,23 +1,47 @@
 //! Reading settings with clap: every setting is a flag and an environment
-//! variable (§1), and a bad value stops the process with one line that names
+//! variable (README, "Configuration"), and a bad value stops the process with one line that names
 //! both and never echoes a secret.
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Subcommand};
 
 use crate::auth::{JwtKeys, JwtSecret, Role, UserId};
 
-/// Parses the command line and environment. On a bad value it prints one
-/// line naming the flag and variable and exits 2; `--help` and `--version`
-/// print as usual.
-pub fn parse_or_exit<P: Parser>(program: &str) -> P {
-    match P::try_parse() {
-        Ok(parsed) => parsed,
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            eprintln!("{program}: {}", one_line(&e));
-            std::process::exit(2);
+/// A service's command line: its settings, and a subcommand.
+#[derive(Debug)]
+pub struct Cli<S> {
+    pub settings: S,
+    pub command: Option<Command>,
+}
+
+impl<S: Args + FromArgMatches> Cli<S> {
+    /// Parses the command line and environment. On a bad value it prints one
+    /// line naming the flag and variable and exits 2; `--help` and
+    /// `--version` print as usual.
+    pub fn load(program: &'static str, version: &'static str, about: &'static str) -> Self {
+        let command = clap::Command::new(program).version(version).about(about);
+        let mut command = Command::augment_subcommands(S::augment_args(command));
+        let parsed = command
+            .try_get_matches_from_mut(std::env::args_os())
+            .and_then(|m| {
+                let settings = S::from_arg_matches(&m)?;
+                let subcommand = match m.subcommand_name() {
+                    Some(_) => Some(Command::from_arg_matches(&m)?),
+                    None => None,
+                };
+                Ok(Self {
+                    settings,
+                    command: subcommand,
+                })
+            });
+        match parsed.map_err(|e| e.format(&mut command)) {
+            Ok(cli) => cli,
+            Err(e) if !e.use_stderr() => e.exit(),
+            Err(e) => {
+                eprintln!("{program}: {}", one_line(&e));
+                std::process::exit(2);
+            }
         }
     }
 }

@@ -1,11 +1,59 @@
 //! What every service does with its own PostgreSQL database: create it when
-//! it is missing, and tell `/readyz` whether it answers.
+//! it is missing, open a sized pool, apply the migrations, and tell
+//! `/readyz` whether it answers.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::migrate::MigrateDatabase;
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
+
+/// How to open a service's pool.
+pub struct PoolSpec<'a> {
+    pub url: &'a str,
+    /// The setting the URL came from, for errors: `TASK_DATABASE_URL`.
+    pub setting: &'a str,
+    pub max_connections: u32,
+    /// Session settings every connection starts with.
+    pub session: &'a [(&'a str, &'a str)],
+}
+
+impl PoolSpec<'_> {
+    fn options(&self) -> anyhow::Result<PgConnectOptions> {
+        let options: PgConnectOptions = self
+            .url
+            .parse()
+            .with_context(|| format!("{} is not a valid PostgreSQL URL", self.setting))?;
+        Ok(options.options(self.session.iter().copied()))
+    }
+
+    /// A pool that fails in seconds, not sqlx's default 30 s, when it is dry,
+    /// and does not ping before every checkout (a round trip per query):
+    /// broken connections surface as errors and are replaced.
+    pub async fn open(&self, min_connections: u32) -> anyhow::Result<PgPool> {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(min_connections)
+            .acquire_timeout(Duration::from_secs(3))
+            .test_before_acquire(false)
+            .connect_with(self.options()?)
+            .await
+            .context("cannot connect to PostgreSQL")
+    }
+}
+
+/// Creates the database if it is missing, opens the service's pool and
+/// applies `migrator` (sqlx holds an advisory lock, so replicas may race).
+pub async fn connect(spec: &PoolSpec<'_>, migrator: &Migrator) -> anyhow::Result<PgPool> {
+    ensure_database(spec.url).await?;
+    let pool = spec.open(2).await?;
+    migrator
+        .run(&pool)
+        .await
+        .context("cannot apply migrations")?;
+    Ok(pool)
+}
 
 /// Creates the database named in `url` unless it exists; replicas may race.
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {

@@ -1,19 +1,29 @@
 //! What task-service and notifier-service share, so each rule is written once:
 //!
 //! - `auth`: HS256 JWTs, roles, the caller, the gRPC interceptor.
+//! - `error`: the APIs' error type and its one mapping to `tonic::Status`.
 //! - `violations`: every bad field of a request in one `INVALID_ARGUMENT`.
 //! - `page_token`: signed, caller-bound page tokens.
-//! - `cli`: one-line start-up errors that name the variable and its flag.
-//! - `db`: creating a service's database and checking it answers.
+//! - `events`: the task event contract (CloudEvents envelope, types, `data`).
+//! - `amqp`: connections and the event topology; `backoff`: retry delays.
+//! - `db`: creating, connecting and migrating a service's database.
+//! - `serve`: gRPC with health and reflection, HTTP, and a bounded shutdown.
+//! - `settings`, `cli`: shared settings and one-line start-up errors.
 //! - `metrics`, `telemetry`: Prometheus and `tracing` set-up.
-//! - `process`: the runtime and the signals that stop it.
+//! - `process`: `main`, the runtime and the signals that stop it.
 
+pub mod amqp;
 pub mod auth;
+pub mod backoff;
 pub mod cli;
 pub mod db;
+pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod page_token;
 pub mod process;
+pub mod serve;
+pub mod settings;
 pub mod telemetry;
 mod violations;
 

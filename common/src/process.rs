@@ -1,7 +1,45 @@
-//! Running a service process: a runtime sized to the CPU quota, and a
-//! graceful shutdown started by SIGTERM or Ctrl-C.
+//! Running a service process: `main` for both binaries (the `token`
+//! subcommand, logs, a runtime sized to the CPU quota, a graceful shutdown
+//! started by SIGTERM or Ctrl-C, one line on failure).
+
+use std::future::Future;
+use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
+
+use crate::cli::Command;
+use crate::settings::SharedSettings;
+
+/// The whole of a service's `main`: prints a token for `token`, or serves
+/// with `serve` until a signal, and reports how it ended.
+pub fn main<F, Fut>(
+    program: &'static str,
+    shared: &SharedSettings,
+    command: Option<&Command>,
+    serve: F,
+) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if let Some(Command::Token(args)) = command {
+        return ExitCode::from(crate::cli::print_token(program, &shared.jwt_secret, args));
+    }
+    crate::telemetry::init(&shared.log_filter, &shared.log_format);
+    let shutdown = CancellationToken::new();
+    let result = runtime().block_on(async {
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        serve(shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "{program} failed");
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// A multi-threaded runtime with as many workers as the CPU quota allows
 /// (`#[tokio::main]` counts the host's cores, whatever the container's quota).

@@ -1,24 +1,23 @@
 //! Settings: every one an environment variable and a flag of the same meaning
-//! (§1, §5). A malformed value stops the process with one line naming both.
+//! (README, "Configuration"). A malformed value stops the process with one line naming both.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
-use todogenie_common::auth::JwtSecret;
-use todogenie_common::cli::{parse_duration, parse_secret};
+use clap::{Args, ValueEnum};
+use todogenie_common::cli::parse_duration;
+use todogenie_common::settings::SharedSettings;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "notifier-service",
-    version,
-    about = "TodoGenie notifier-service: WhatsApp reminders for task events"
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
-    #[command(subcommand)]
-    pub command: Option<Command>,
+/// The command line: the settings below, or `token`.
+pub type Cli = todogenie_common::cli::Cli<Settings>;
+
+/// Parses the command line and environment, or exits with one line.
+pub fn load() -> Cli {
+    Cli::load(
+        "notifier-service",
+        env!("CARGO_PKG_VERSION"),
+        "TodoGenie notifier-service: WhatsApp reminders for task events",
+    )
 }
 
 pub use todogenie_common::cli::{Command, TokenArgs};
@@ -33,17 +32,13 @@ pub enum ProviderKind {
     Log,
 }
 
-impl Cli {
-    /// Parses the command line and environment, or exits with one line.
-    pub fn load() -> Self {
-        todogenie_common::cli::parse_or_exit("notifier-service")
-    }
-}
-
 /// The value names are the variables, so clap's errors name flag and
 /// variable together.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    #[command(flatten)]
+    pub shared: SharedSettings,
+
     /// gRPC listen address.
     #[arg(
         long,
@@ -80,38 +75,6 @@ pub struct Settings {
         default_value_t = 16
     )]
     pub database_max_connections: u32,
-
-    /// RabbitMQ URL.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        value_name = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
-        hide_env_values = true
-    )]
-    pub amqp_url: String,
-
-    /// Topic exchange task-service publishes to.
-    #[arg(
-        long,
-        env = "AMQP_EXCHANGE",
-        value_name = "AMQP_EXCHANGE",
-        default_value = "todogenie.events"
-    )]
-    pub amqp_exchange: String,
-
-    /// Our durable quorum queue, bound to `task.#`.
-    #[arg(
-        long,
-        env = "AMQP_QUEUE",
-        value_name = "AMQP_QUEUE",
-        default_value = "notifier.task-events"
-    )]
-    pub amqp_queue: String,
-
-    /// HS256 secret for JWTs, at least 16 bytes. Required.
-    #[arg(long, env = "JWT_SECRET", value_name = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
-    pub jwt_secret: JwtSecret,
 
     /// task-service's gRPC endpoint, for Done and Snooze replies.
     #[arg(
@@ -262,19 +225,6 @@ pub struct Settings {
     #[arg(long, env = "NOTIFIER_MAX_ATTEMPTS", value_name = "NOTIFIER_MAX_ATTEMPTS", default_value_t = 6,
         value_parser = clap::value_parser!(u32).range(1..=50))]
     pub max_attempts: u32,
-
-    /// Log filter, e.g. info or notifier_service=debug.
-    #[arg(
-        long,
-        env = "RUST_LOG",
-        value_name = "RUST_LOG",
-        default_value = "info"
-    )]
-    pub log_filter: String,
-
-    /// Log format: text or json.
-    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
 
     /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
     #[arg(long, env = "NOTIFIER_RPC_TIMEOUT", value_name = "NOTIFIER_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

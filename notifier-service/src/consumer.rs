@@ -1,5 +1,6 @@
-//! Consuming task events: a durable quorum queue bound to `task.#` with a
-//! dead-letter exchange and a delivery limit; each batch applied in one
+//! Consuming task events: the durable quorum queue of the shared topology
+//! (`todogenie_common::amqp`: bound to `task.#`, a dead-letter exchange, a
+//! delivery limit); each batch applied in one
 //! transaction (inbox, task states, notifications) and acked only after that
 //! commit. A malformed message is dead-lettered with its reason logged. The
 //! supervisor reconnects with backoff after the broker goes away.
@@ -11,13 +12,11 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
 use sqlx::PgPool;
+use todogenie_common::amqp::{self, Topology};
+use todogenie_common::backoff::backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Engine;
@@ -26,8 +25,6 @@ use crate::store;
 
 /// Unacked messages the broker may push to us at once (one batch's worth).
 const PREFETCH: u16 = 500;
-/// A poison message is dead-lettered after this many deliveries.
-const DELIVERY_LIMIT: i64 = 5;
 /// How long a batch waits for more messages that are already on the way.
 const GATHER: Duration = Duration::from_millis(5);
 
@@ -35,90 +32,13 @@ const GATHER: Duration = Duration::from_millis(5);
 pub struct Consumer {
     pub pool: PgPool,
     pub amqp_url: String,
-    pub exchange: String,
-    pub queue: String,
+    /// The exchange and our queue on it (declared by task-service too).
+    pub topology: Topology,
     /// Added to each reminder's time before it is sent (see `store::events`).
     pub digest_gather: Duration,
     pub engine: Engine,
     /// True while connected and consuming; `/readyz` reads it.
     pub broker_up: Arc<AtomicBool>,
-}
-
-/// The dead-letter exchange for a task-event exchange (§4).
-pub fn dead_letter_exchange(exchange: &str) -> String {
-    format!("{exchange}.dlx")
-}
-
-/// Declares the exchange, the dead-letter exchange and its queue, and our
-/// quorum queue bound to `task.#`. Idempotent: every replica does it.
-pub async fn declare_topology(channel: &Channel, exchange: &str, queue: &str) -> lapin::Result<()> {
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    let dlx = dead_letter_exchange(exchange);
-    channel
-        .exchange_declare(
-            exchange.into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .exchange_declare(
-            dlx.as_str().into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    let durable_queue = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    // Dead letters are kept for an operator to read, not dropped.
-    let dead = format!("{queue}.dead");
-    let mut quorum = FieldTable::default();
-    quorum.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
-    channel
-        .queue_declare(dead.as_str().into(), durable_queue, quorum.clone())
-        .await?;
-    channel
-        .queue_bind(
-            dead.as_str().into(),
-            dlx.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut arguments = quorum;
-    // Replicated and durable: events survive a broker restart.
-    arguments.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString(LongString::from(dlx.as_str())),
-    );
-    // A message that keeps failing is dead-lettered instead of looping.
-    arguments.insert(
-        "x-delivery-limit".into(),
-        AMQPValue::LongLongInt(DELIVERY_LIMIT),
-    );
-    channel
-        .queue_declare(queue.into(), durable_queue, arguments)
-        .await?;
-    channel
-        .queue_bind(
-            queue.into(),
-            exchange.into(),
-            "task.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
 }
 
 impl Consumer {
@@ -139,11 +59,9 @@ impl Consumer {
                     );
                 }
             }
-            let pause =
-                Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(pause) => {}
+                () = tokio::time::sleep(backoff(failures)) => {}
             }
         }
         self.broker_up.store(false, Ordering::SeqCst);
@@ -151,18 +69,16 @@ impl Consumer {
 
     /// One connection's worth of consuming; `Ok` at shutdown.
     async fn consume_once(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let properties = ConnectionProperties::default()
-            .with_connection_name(format!("notifier-service consumer {}", self.queue).into());
-        let connection = Connection::connect(&self.amqp_url, properties)
+        let queue = self.topology.queue.as_str();
+        let (connection, channel) = amqp::connect(
+            &self.amqp_url,
+            &format!("notifier-service consumer {queue}"),
+        )
+        .await?;
+        self.topology
+            .declare(&channel)
             .await
-            .context("cannot connect to RabbitMQ")?;
-        let channel = connection
-            .create_channel()
-            .await
-            .context("cannot open a channel")?;
-        declare_topology(&channel, &self.exchange, &self.queue)
-            .await
-            .context("cannot declare the queue")?;
+            .context("cannot declare the event topology")?;
         channel
             .basic_qos(PREFETCH, BasicQosOptions::default())
             .await
@@ -170,7 +86,7 @@ impl Consumer {
         // Manual acks: a message is acked only once its effect is committed.
         let mut consumer = channel
             .basic_consume(
-                self.queue.as_str().into(),
+                queue.into(),
                 "notifier".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -179,7 +95,7 @@ impl Consumer {
             .context("cannot consume")?;
         self.broker_up.store(true, Ordering::SeqCst);
         metrics::gauge!("amqp_connected").set(1.0);
-        tracing::info!(queue = %self.queue, "consuming task events");
+        tracing::info!(queue, "consuming task events");
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -237,14 +153,14 @@ impl Consumer {
         // A database hiccup is waited out here, holding the messages: they
         // are fine to hold for seconds, and nacking would count towards the
         // delivery limit and dead-letter good events.
-        let mut pause = Duration::from_millis(100);
+        let mut failures = 0;
         let applied = loop {
             match store::events::apply(&self.pool, &events, self.digest_gather).await {
                 Ok(applied) => break applied,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot record events; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
+                    failures += 1;
+                    tracing::warn!(error = format!("{e:#}"), "cannot record events; retrying");
+                    tokio::time::sleep(backoff(failures)).await;
                 }
             }
         };

@@ -13,9 +13,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{RateLimiter, RECIPIENT_GAP};
+use crate::domain::ReportKind;
 use crate::domain::Status;
 use crate::providers::{Message, Provider};
-use crate::store::inbound::{self, Kind, Pending};
+use crate::store::inbound::{self, Pending};
 use crate::store::{contacts, notifications};
 use crate::task_client::{CallResult, TaskClient};
 
@@ -67,10 +68,10 @@ impl InboundWorker {
 
     async fn act(&self, report: &Pending) -> anyhow::Result<()> {
         match report.kind {
-            Kind::Status => self.apply_status(report).await,
-            Kind::Done | Kind::Snooze => self.press(report).await,
-            Kind::Stop | Kind::Start => self.opt(report).await,
-            Kind::Text => Ok(inbound::finish(&self.pool, &report.key, None).await?),
+            ReportKind::Status => self.apply_status(report).await,
+            ReportKind::Done | ReportKind::Snooze => self.press(report).await,
+            ReportKind::Stop | ReportKind::Start => self.opt(report).await,
+            ReportKind::Text => Ok(inbound::finish(&self.pool, &report.key, None).await?),
         }
     }
 
@@ -79,9 +80,7 @@ impl InboundWorker {
             report.reference.as_deref(),
             report.detail.as_deref().and_then(Status::from_report),
         ) else {
-            return Ok(
-                inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await?,
-            );
+            return inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await;
         };
         metrics::counter!("status_reports_total", "status" => status.as_db()).increment(1);
         let applied =
@@ -116,10 +115,10 @@ impl InboundWorker {
     async fn press(&self, report: &Pending) -> anyhow::Result<()> {
         let finish = |note: &'static str| inbound::finish(&self.pool, &report.key, Some(note));
         let (Some(from), Some(reference)) = (&report.from_number, &report.reference) else {
-            return Ok(finish("a button without a sender or reference").await?);
+            return finish("a button without a sender or reference").await;
         };
         let Ok(lead) = uuid::Uuid::parse_str(reference) else {
-            return Ok(finish("a button with a malformed reference").await?);
+            return finish("a button with a malformed reference").await;
         };
         let owners = contacts::users_with_number(&self.pool, from).await?;
         let tasks: Vec<_> = notifications::tasks_of_message(&self.pool, lead)
@@ -129,13 +128,13 @@ impl InboundWorker {
             .collect();
         if tasks.is_empty() {
             tracing::warn!(from = %from.masked(), "a button for a message that was not sent to its sender");
-            return Ok(finish("no message of this sender's has that reference").await?);
+            return finish("no message of this sender's has that reference").await;
         }
         let mut retry = None;
         for (task_id, _) in &tasks {
             let task_id = task_id.to_string();
             let result = match report.kind {
-                Kind::Done => self.tasks.complete(&task_id).await,
+                ReportKind::Done => self.tasks.complete(&task_id).await,
                 _ => self.tasks.snooze(&task_id, SNOOZE).await,
             };
             metrics::counter!("button_actions_total", "action" => report.kind.as_db(), "result" => match &result {
@@ -182,9 +181,9 @@ impl InboundWorker {
     /// recipient's 6-second slot is free (a reminder may just have gone).
     async fn opt(&self, report: &Pending) -> anyhow::Result<()> {
         let Some(from) = &report.from_number else {
-            return Ok(inbound::finish(&self.pool, &report.key, Some("no sender")).await?);
+            return inbound::finish(&self.pool, &report.key, Some("no sender")).await;
         };
-        let opt_in = report.kind == Kind::Start;
+        let opt_in = report.kind == ReportKind::Start;
         // Only on the first try: a later STOP or START may have come since.
         let changed = if report.attempts == 1 {
             let changed = contacts::set_opt_in_by_number(&self.pool, from, opt_in).await?;
@@ -194,12 +193,8 @@ impl InboundWorker {
             contacts::users_with_number(&self.pool, from).await?.len() as u64
         };
         if changed == 0 {
-            return Ok(inbound::finish(
-                &self.pool,
-                &report.key,
-                Some("no contact has this number"),
-            )
-            .await?);
+            return inbound::finish(&self.pool, &report.key, Some("no contact has this number"))
+                .await;
         }
         if let Some(free) =
             contacts::reserve_slot_by_number(&self.pool, from, RECIPIENT_GAP).await?

@@ -4,13 +4,13 @@
 //! - `grpc`: where API requests enter (NotifierService, conversions).
 //! - `webhooks`: where Meta's and Twilio's callbacks enter.
 //! - `consumer`: where task events enter (RabbitMQ).
+//! - `service`: who may do what through the API, and paging.
 //! - `domain`: the rules, as checked types (E.164 numbers, quiet hours, statuses).
 //! - `delivery`: the engine that sends notifications (pacing, digests, rate,
 //!   retries, fallback); `providers`: Meta, Twilio and `log`.
 //! - `inbound`: acting on webhooks (statuses, Done/Snooze via `task_client`, STOP/START).
 //! - `store`: every SQL statement, migrations in `../migrations`.
 //! - `startup`, `config`, `http`: running the process.
-//! - `standin`: a local WhatsApp Cloud API for tests and the benchmark.
 
 pub mod config;
 pub mod consumer;
@@ -21,7 +21,7 @@ pub mod grpc;
 pub mod http;
 pub mod inbound;
 pub mod providers;
-pub mod standin;
+pub mod service;
 pub mod startup;
 pub mod store;
 pub mod task_client;

@@ -1,41 +1,37 @@
-//! Building and running the service: database, listeners, the gRPC server
-//! (NotifierService behind auth, health, reflection), the HTTP listener with
-//! the webhooks, the event consumer, the delivery engine, the inbound worker,
-//! and a graceful shutdown with a deadline.
+//! Building and running notifier-service: its database, the event consumer,
+//! the delivery engine, the inbound worker, the API (NotifierService behind
+//! auth) and the HTTP listener with the webhooks; serving and stopping are
+//! `todogenie_common::serve`'s.
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use sqlx::PgPool;
 use todogenie_common::auth::{AuthInterceptor, JwtKeys};
 use todogenie_common::page_token::PageTokens;
+use todogenie_common::serve::{self, Built, Listeners, MAX_REQUEST_BYTES};
 use todogenie_proto::v1::notifier_service_server::NotifierServiceServer;
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::service::Routes;
 
-use crate::config::{ProviderKind, Settings};
+use crate::config::{ProviderKind, Secret, Settings};
 use crate::consumer::Consumer;
 use crate::delivery::{CredentialState, Engine, EngineConfig, RateLimiter};
 use crate::grpc::NotifierApi;
 use crate::http::{self, HttpState};
 use crate::inbound::InboundWorker;
 use crate::providers::{self, LogProvider, MetaProvider, Provider, TwilioProvider};
+use crate::service::Notifier;
 use crate::store;
 use crate::task_client::TaskClient;
 use crate::webhooks::WebhookState;
 
-pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Delivery loops per process: one sends while the other claims and records.
 pub const ENGINE_WORKERS: usize = 2;
-/// How long in-flight work may take to finish once shutdown starts.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(9);
 /// Reminders of one recipient due within this of each other go out as one
 /// digest: the first waits this long for the others to arrive.
 pub const DIGEST_GATHER: Duration = Duration::from_millis(500);
@@ -43,11 +39,16 @@ pub const DIGEST_GATHER: Duration = Duration::from_millis(500);
 /// this often.
 pub const CREDENTIAL_PROBE: Duration = Duration::from_secs(30);
 
-pub struct Application {
-    settings: Settings,
-    pool: PgPool,
-    grpc_listener: TcpListener,
-    http_listener: TcpListener,
+/// The service, built: `grpc_addr()`, `http_addr()` and `pool()` come
+/// from `serve::Built`.
+pub struct Application(Built<Settings>);
+
+impl std::ops::Deref for Application {
+    type Target = Built<Settings>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Application {
@@ -56,45 +57,30 @@ impl Application {
         settings.check().map_err(anyhow::Error::msg)?;
         let pool =
             store::connect(&settings.database_url, settings.database_max_connections).await?;
-        let grpc_listener = TcpListener::bind(settings.grpc_addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on NOTIFIER_GRPC_ADDR {}", settings.grpc_addr)
-            })?;
-        let http_listener = TcpListener::bind(settings.http_addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on NOTIFIER_HTTP_ADDR {}", settings.http_addr)
-            })?;
-        Ok(Self {
+        let listeners = Listeners::bind(
+            (settings.grpc_addr, "NOTIFIER_GRPC_ADDR"),
+            (settings.http_addr, "NOTIFIER_HTTP_ADDR"),
+        )
+        .await?;
+        Ok(Self(Built {
             settings,
             pool,
-            grpc_listener,
-            http_listener,
-        })
+            listeners,
+        }))
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Serves until `shutdown` is cancelled, then lets in-flight work finish
-    /// within [`SHUTDOWN_DEADLINE`].
+    /// Serves until `shutdown` is cancelled, then stops within
+    /// `serve::SHUTDOWN_DEADLINE`; rounds in flight finish their sends and
+    /// record them.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let settings = &self.settings;
-        let keys = Arc::new(JwtKeys::new(&settings.jwt_secret));
+        let Built {
+            settings,
+            pool,
+            listeners,
+        } = self.0;
+        let settings = &settings;
+        let shared = &settings.shared;
+        let keys = Arc::new(JwtKeys::new(&shared.jwt_secret));
         let http_client = providers::http_client(settings.provider_timeout);
         let whatsapp = whatsapp_provider(settings, http_client.clone());
         let sms = sms_provider(settings, http_client);
@@ -102,7 +88,7 @@ impl Application {
         let credentials = Arc::new(CredentialState::default());
         let broker_up = Arc::new(AtomicBool::new(false));
         let engine = Engine::new(
-            self.pool.clone(),
+            pool.clone(),
             whatsapp.clone(),
             sms,
             limiter.clone(),
@@ -115,129 +101,69 @@ impl Application {
             },
             credentials.clone(),
         );
-        let engines: Vec<_> = (0..ENGINE_WORKERS)
+        let mut workers: Vec<_> = (0..ENGINE_WORKERS)
             .map(|_| tokio::spawn(engine.clone().run(shutdown.clone())))
             .collect();
-        let consumer = tokio::spawn(
+        workers.push(tokio::spawn(
             Consumer {
-                pool: self.pool.clone(),
-                amqp_url: settings.amqp_url.clone(),
-                exchange: settings.amqp_exchange.clone(),
-                queue: settings.amqp_queue.clone(),
+                pool: pool.clone(),
+                amqp_url: shared.amqp_url.clone(),
+                topology: shared.topology(),
                 digest_gather: DIGEST_GATHER,
                 engine,
                 broker_up: broker_up.clone(),
             }
             .run(shutdown.clone()),
-        );
+        ));
         let inbound_wake = Arc::new(Notify::new());
-        let inbound = tokio::spawn(
+        workers.push(tokio::spawn(
             InboundWorker {
-                pool: self.pool.clone(),
+                pool: pool.clone(),
                 tasks: TaskClient::new(&settings.task_service_url, keys.clone())?,
                 replies: whatsapp,
                 limiter,
                 wake: inbound_wake.clone(),
             }
             .run(shutdown.clone()),
-        );
+        ));
+        workers.push(tokio::spawn(forget_old_events(
+            pool.clone(),
+            shutdown.clone(),
+        )));
 
-        let api = NotifierApi::new(self.pool.clone(), PageTokens::new(&settings.jwt_secret));
-        let notifier_service = InterceptedService::new(
+        let api = NotifierApi::new(Notifier::new(
+            pool.clone(),
+            PageTokens::new(&shared.jwt_secret),
+        ));
+        let api = InterceptedService::new(
             NotifierServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES),
             AuthInterceptor::new(keys),
         );
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<NotifierServiceServer<NotifierApi>>()
-            .await;
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(todogenie_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        };
-        let reflection_v1 = reflection().build_v1().context("reflection v1")?;
-        let reflection_v1alpha = reflection().build_v1alpha().context("reflection v1alpha")?;
-        let grpc = Server::builder()
-            .timeout(settings.rpc_timeout)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .concurrency_limit_per_connection(512)
-            .load_shed(true)
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(notifier_service)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true)),
-                shutdown.clone().cancelled_owned(),
-            );
-        let http = axum::serve(
-            self.http_listener,
-            http::router(
-                HttpState {
-                    pool: self.pool.clone(),
-                    broker_up,
-                    credentials,
-                },
-                WebhookState {
-                    pool: self.pool.clone(),
-                    app_secret: settings.whatsapp_app_secret.clone(),
-                    verify_token: settings.whatsapp_verify_token.clone(),
-                    twilio_auth_token: settings.twilio_auth_token.clone(),
-                    public_url: settings.public_url.clone(),
-                    inbound: inbound_wake,
-                },
-            ),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let janitor = tokio::spawn(forget_old_events(self.pool.clone(), shutdown.clone()));
-        let upkeep = tokio::spawn(todogenie_common::metrics::run_upkeep(shutdown.clone()));
-
-        tracing::info!(
-            grpc = %settings.grpc_addr,
-            http = %settings.http_addr,
-            provider = ?settings.provider(),
-            "notifier-service serving"
+        let http = http::router(
+            HttpState {
+                pool: pool.clone(),
+                broker_up,
+                credentials,
+            },
+            WebhookState {
+                pool: pool.clone(),
+                app_secret: settings.whatsapp_app_secret.clone(),
+                verify_token: settings.whatsapp_verify_token.clone(),
+                twilio_auth_token: settings.twilio_auth_token.clone(),
+                public_url: settings.public_url.clone(),
+                inbound: inbound_wake,
+            },
         );
-        let serve = async {
-            let (grpc, http) = tokio::join!(grpc, http);
-            grpc.context("gRPC server failed")?;
-            http.context("HTTP server failed")?;
-            anyhow::Ok(())
+        tracing::info!(provider = ?settings.provider(), "sending through");
+        let service = serve::Service {
+            program: "notifier-service",
+            name: <NotifierServiceServer<NotifierApi> as NamedService>::NAME,
+            api: Routes::new(api),
+            http,
+            rpc_timeout: settings.rpc_timeout,
         };
-        tokio::pin!(serve);
-        let result = tokio::select! {
-            result = &mut serve => result,
-            () = async {
-                shutdown.cancelled().await;
-                health.set_not_serving::<NotifierServiceServer<NotifierApi>>().await;
-                tokio::time::sleep(SHUTDOWN_DEADLINE).await;
-            } => {
-                tracing::warn!("in-flight work did not finish within the shutdown deadline");
-                Ok(())
-            }
-        };
-        shutdown.cancel();
-        // Rounds in flight finish their sends and record them; the deadline
-        // bounds it.
-        let background = async {
-            let _ = tokio::join!(
-                consumer,
-                inbound,
-                janitor,
-                upkeep,
-                futures::future::join_all(engines)
-            );
-        };
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, background)
-            .await
-            .is_err()
-        {
-            tracing::warn!("background workers did not stop within the shutdown deadline");
-        }
-        self.pool.close().await;
-        tracing::info!("notifier-service stopped");
+        let result = serve::run(listeners, service, workers, shutdown).await;
+        pool.close().await;
         result
     }
 }
@@ -256,7 +182,7 @@ fn whatsapp_provider(settings: &Settings, http: reqwest::Client) -> Arc<dyn Prov
             settings
                 .whatsapp_access_token
                 .clone()
-                .unwrap_or_else(|| crate::config::Secret::new(missing())),
+                .unwrap_or_else(|| Secret::new(missing())),
             settings.whatsapp_reminder_template.clone(),
             settings.whatsapp_template_language.clone(),
         )),
@@ -267,7 +193,7 @@ fn whatsapp_provider(settings: &Settings, http: reqwest::Client) -> Arc<dyn Prov
             settings
                 .twilio_auth_token
                 .clone()
-                .unwrap_or_else(|| crate::config::Secret::new(missing())),
+                .unwrap_or_else(|| Secret::new(missing())),
             settings.twilio_whatsapp_from.as_deref().unwrap_or_default(),
             settings
                 .twilio_reminder_content_sid
@@ -310,7 +236,7 @@ async fn forget_old_events(pool: PgPool, shutdown: CancellationToken) {
         match store::events::forget_before(&pool, before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(forgotten = n, "forgot old event ids"),
-            Err(e) => tracing::warn!(error = %e, "cannot forget old event ids"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot forget old event ids"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! task-service's gRPC API as the notifier calls it when a user presses Done
-//! or Snooze: with a `service` token it signs itself (§2), a deadline on each
+//! or Snooze: with a `service` token it signs itself (README, "Access"), a deadline on each
 //! call, and a lazily connected, reconnecting channel.
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! `rabbitmqctl close_all_connections` cuts every client (cargo runs test
 //! binaries one by one).
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "api/helpers.rs"]
 mod helpers;
 

@@ -1,26 +1,24 @@
 //! Settings: every one an environment variable and a flag of the same meaning
-//! (§1). A malformed value stops the process with one line naming both.
+//! (README, "Configuration"). A malformed value stops the process with one line naming both.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser};
+use clap::Args;
 
-use todogenie_common::cli::{parse_duration, parse_secret};
+use todogenie_common::cli::parse_duration;
+use todogenie_common::settings::SharedSettings;
 
-use crate::auth::JwtSecret;
+/// The command line: the settings below, or `token`.
+pub type Cli = todogenie_common::cli::Cli<Settings>;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "task-service",
-    version,
-    about = "TodoGenie task-service: tasks over gRPC"
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
-    #[command(subcommand)]
-    pub command: Option<Command>,
+/// Parses the command line and environment, or exits with one line.
+pub fn load() -> Cli {
+    Cli::load(
+        "task-service",
+        env!("CARGO_PKG_VERSION"),
+        "TodoGenie task-service: tasks over gRPC",
+    )
 }
 
 pub use todogenie_common::cli::{Command, TokenArgs};
@@ -29,6 +27,9 @@ pub use todogenie_common::cli::{Command, TokenArgs};
 /// variable together: `invalid value 'x' for '--grpc-addr <TASK_GRPC_ADDR>'`.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    #[command(flatten)]
+    pub shared: SharedSettings,
+
     /// gRPC listen address.
     #[arg(
         long,
@@ -66,50 +67,7 @@ pub struct Settings {
     )]
     pub database_max_connections: u32,
 
-    /// RabbitMQ URL (events are published from the next release on).
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        value_name = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
-        hide_env_values = true
-    )]
-    pub amqp_url: String,
-
-    /// Topic exchange for task events.
-    #[arg(
-        long,
-        env = "AMQP_EXCHANGE",
-        value_name = "AMQP_EXCHANGE",
-        default_value = "todogenie.events"
-    )]
-    pub amqp_exchange: String,
-
-    /// HS256 secret for JWTs, at least 16 bytes. Required.
-    #[arg(long, env = "JWT_SECRET", value_name = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
-    pub jwt_secret: JwtSecret,
-
-    /// Log filter, e.g. info or task_service=debug.
-    #[arg(
-        long,
-        env = "RUST_LOG",
-        value_name = "RUST_LOG",
-        default_value = "info"
-    )]
-    pub log_filter: String,
-
-    /// Log format: text or json.
-    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
-
     /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
     #[arg(long, env = "TASK_RPC_TIMEOUT", value_name = "TASK_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,
-}
-
-impl Cli {
-    /// Parses the command line and environment, or exits with one line.
-    pub fn load() -> Self {
-        todogenie_common::cli::parse_or_exit("task-service")
-    }
 }

@@ -1,39 +1,16 @@
-//! The one error type of task-service. Rules return it; `grpc::status` maps it
-//! to a `tonic::Status` once, so no SQL text or internal detail reaches a client.
+//! The one error type of task-service, shared with the notifier
+//! (`todogenie_common::error`, mapped to a `tonic::Status` there once), and
+//! how the domain's refusals become it.
 
-use crate::domain::FieldViolations;
+use crate::domain::Rejected;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The request is malformed; each violation names its field.
-    #[error("invalid argument: {0}")]
-    Invalid(FieldViolations),
-    /// The task does not exist, or belongs to someone the caller may not see.
-    #[error("task not found")]
-    NotFound,
-    #[error("permission denied: {0}")]
-    PermissionDenied(String),
-    /// A lifecycle rule forbids the change (e.g. ARCHIVED → PENDING).
-    #[error("failed precondition: {0}")]
-    FailedPrecondition(String),
-    /// The caller's etag is stale.
-    #[error("aborted: {0}")]
-    Aborted(String),
-    /// Anything that is our fault or the database's; the chain is logged.
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
+pub use todogenie_common::error::{Error, Result};
 
-impl From<FieldViolations> for Error {
-    fn from(violations: FieldViolations) -> Self {
-        Error::Invalid(violations)
+impl From<Rejected> for Error {
+    fn from(rejected: Rejected) -> Self {
+        match rejected {
+            Rejected::Invalid(violations) => Error::Invalid(violations),
+            Rejected::FailedPrecondition(why) => Error::FailedPrecondition(why),
+        }
     }
 }
-
-impl From<sqlx::Error> for Error {
-    fn from(error: sqlx::Error) -> Self {
-        Error::Unexpected(anyhow::Error::new(error))
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,35 +2,21 @@
 
 use std::process::ExitCode;
 
-use task_service::config::{Cli, Command};
+use task_service::config;
 use task_service::startup::Application;
-use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
-    let cli = Cli::load();
-    if let Some(Command::Token(args)) = &cli.command {
-        let code =
-            todogenie_common::cli::print_token("task-service", &cli.settings.jwt_secret, args);
-        return ExitCode::from(code);
-    }
-
-    task_service::telemetry::init(&cli.settings.log_filter, &cli.settings.log_format);
-    let runtime = todogenie_common::process::runtime();
-    match runtime.block_on(serve(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "task-service failed");
-            eprintln!("task-service: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn serve(cli: Cli) -> anyhow::Result<()> {
-    let app = Application::build(cli.settings).await?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(todogenie_common::process::cancel_on_signal(
-        shutdown.clone(),
-    ));
-    app.run_until_stopped(shutdown).await
+    let cli = config::load();
+    let shared = cli.settings.shared.clone();
+    todogenie_common::process::main(
+        "task-service",
+        &shared,
+        cli.command.as_ref(),
+        |shutdown| async move {
+            Application::build(cli.settings)
+                .await?
+                .run_until_stopped(shutdown)
+                .await
+        },
+    )
 }

@@ -69,7 +69,8 @@ impl Scheduler {
                     .map(|task| TaskEvent::due(task, *fire_time, now))
             })
             .collect();
-        store::outbox::enqueue(&mut tx, &events).await?;
+        let records: Vec<_> = events.iter().map(TaskEvent::to_outbox).collect();
+        store::outbox::enqueue(&mut tx, &records).await?;
         tx.commit().await?;
         metrics::counter!("reminders_fired_total").increment(events.len() as u64);
         for event in &events {

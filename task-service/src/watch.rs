@@ -11,7 +11,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
 use todogenie_proto::v1 as pb;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,7 +19,8 @@ use tonic::Status;
 
 use crate::auth::Caller;
 use crate::events::{CloudEvent, EventKind};
-use crate::relay::publisher::bind_private_queue;
+use todogenie_common::amqp::{self, bind_private_queue};
+use todogenie_common::backoff::backoff;
 
 /// Events buffered per watcher before it counts as too slow.
 const WATCHER_BUFFER: usize = 4096;
@@ -106,11 +106,9 @@ impl Hub {
                 ),
             }
             failures += 1;
-            let pause =
-                Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5));
             tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                () = tokio::time::sleep(pause) => {}
+                () = tokio::time::sleep(backoff(failures)) => {}
             }
         }
         *self.running.lock().expect("not poisoned") = false;
@@ -120,10 +118,8 @@ impl Hub {
     /// idle check.
     async fn consume_once(&self) -> anyhow::Result<()> {
         let exchange = self.exchange.as_str();
-        let properties = ConnectionProperties::default()
-            .with_connection_name(format!("task-service watch {exchange}").into());
-        let connection = Connection::connect(&self.amqp_url, properties).await?;
-        let channel = connection.create_channel().await?;
+        let (connection, channel) =
+            amqp::connect(&self.amqp_url, &format!("task-service watch {exchange}")).await?;
         // This replica's private copy of the stream, gone with the connection.
         let queue = bind_private_queue(&channel, exchange, "task.#").await?;
         // no_ack: a live view, nothing to redeliver once the queue is gone.

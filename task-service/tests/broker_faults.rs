@@ -4,12 +4,9 @@
 //! (cargo runs test binaries one by one; here they take turns).
 
 // Shared with the API tests; this binary uses only part of them.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "api/helpers.rs"]
 mod helpers;
-#[allow(dead_code)]
-#[path = "api/tap.rs"]
-mod tap;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -19,26 +16,7 @@ use helpers::{create, spawn_app, titled};
 /// The tests here act on the whole broker: one at a time.
 static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn rabbitmqctl(args: &[&str]) {
-    let output = tokio::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .await
-        .expect("rabbitmqctl must be installed (it comes with rabbitmq-server)");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-async fn close_all_connections() {
-    rabbitmqctl(&[
-        "close_all_connections",
-        "test: closing every connection mid-run",
-    ])
-    .await;
-}
+use todogenie_test_kit::{close_all_connections, rabbitmqctl};
 
 async fn ready_status(app: &helpers::TestApp) -> u16 {
     reqwest::get(format!("http://{}/readyz", app.http_addr))

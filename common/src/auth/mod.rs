@@ -1,4 +1,4 @@
-//! Who is calling: HS256 JWTs (§2 of the contract), the roles they carry, and
+//! Who is calling: HS256 JWTs (README, "Behaviour where the contract is silent": Auth), the roles they carry, and
 //! the gRPC interceptor both services put in front of their APIs that turns `authorization: Bearer …` into a [`Caller`].
 
 mod interceptor;

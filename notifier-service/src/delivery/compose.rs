@@ -4,9 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::Contact;
+use crate::domain::{Contact, Notification};
 use crate::providers::Message;
-use crate::store::notifications::NotificationRow;
 
 /// Button payloads name the message's lead notification; a digest's tasks
 /// are found from it (`store::notifications::tasks_of_message`).
@@ -32,10 +31,6 @@ pub fn local_time(contact: &Contact, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn due_of(row: &NotificationRow) -> DateTime<Utc> {
-    row.due_time.unwrap_or(row.reminder_time)
-}
-
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
@@ -47,11 +42,11 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The message for `rows` (one recipient, at least one row), the template
 /// unless `interactive`.
-pub fn whatsapp(rows: &[NotificationRow], contact: &Contact, interactive: bool) -> Message {
+pub fn whatsapp(rows: &[Notification], contact: &Contact, interactive: bool) -> Message {
     let lead = rows[0].id;
     let earliest = rows
         .iter()
-        .map(due_of)
+        .map(Notification::due)
         .min()
         .unwrap_or(rows[0].reminder_time);
     let due = local_time(contact, earliest);
@@ -78,12 +73,12 @@ pub fn whatsapp(rows: &[NotificationRow], contact: &Contact, interactive: bool) 
 }
 
 /// A plain-text reminder (interactive bodies and SMS).
-pub fn text_body(rows: &[NotificationRow], contact: &Contact) -> String {
+pub fn text_body(rows: &[Notification], contact: &Contact) -> String {
     if let [row] = rows {
         return format!(
             "⏰ Reminder: {}\nDue {}",
             row.task_title,
-            local_time(contact, due_of(row))
+            local_time(contact, row.due())
         );
     }
     let mut body = format!("⏰ {} tasks are due:", rows.len());
@@ -91,14 +86,14 @@ pub fn text_body(rows: &[NotificationRow], contact: &Contact) -> String {
         body.push_str(&format!(
             "\n• {} (due {})",
             row.task_title,
-            local_time(contact, due_of(row))
+            local_time(contact, row.due())
         ));
     }
     body
 }
 
 /// SMS: no buttons; the text says what to do.
-pub fn sms(rows: &[NotificationRow], contact: &Contact) -> Message {
+pub fn sms(rows: &[Notification], contact: &Contact) -> Message {
     Message::Text {
         body: truncate(&text_body(rows, contact), 1500),
     }

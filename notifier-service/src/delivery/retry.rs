@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use rand::Rng;
+use todogenie_common::backoff::backoff_between;
 
 /// Largest delay between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(300);
@@ -18,8 +19,7 @@ pub const PAIR_SCHEDULE: [Duration; 4] = [
 
 /// The delay before retry number `failures` (1 for the first retry).
 pub fn backoff(base: Duration, failures: u32, retry_after: Option<Duration>) -> Duration {
-    let exponent = failures.saturating_sub(1).min(16);
-    let nominal = base.saturating_mul(1 << exponent).min(MAX_DELAY);
+    let nominal = backoff_between(base, MAX_DELAY, failures);
     let jitter = rand::rng().random_range(0.8..=1.2);
     let delay = nominal.mul_f64(jitter);
     // The provider knows best how long to wait, within our bounds.

@@ -61,7 +61,7 @@ impl PhoneNumber {
     }
 }
 
-/// Never print a full number by accident (§6).
+/// Never print a full number by accident (README, "Logs").
 impl fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PhoneNumber({})", self.masked())
@@ -208,8 +208,18 @@ pub struct ContactSpec {
 pub struct Contact {
     pub spec: ContactSpec,
     pub window_expire_time: Option<DateTime<Utc>>,
+    pub pacing: Pacing,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+}
+
+/// How fast we may write to a contact: one message per 6 s, and the
+/// 131056 (pair rate limit) streak behind the 1, 4, 16, 64 s schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Nothing goes to this contact before this time.
+    pub next_send_time: DateTime<Utc>,
+    pub pair_limited: u32,
 }
 
 impl Contact {

@@ -1,15 +1,18 @@
 //! The notifier's rules, as types that can only hold checked values:
 //! contacts (E.164 numbers, zones, locales, quiet hours), notification
-//! statuses and channels, and the task events it consumes.
+//! notifications with their statuses and channels, the reports webhooks
+//! bring, and the task events it consumes.
 
 mod contact;
 mod event;
 mod notification;
+mod report;
 
 pub use contact::{
-    parse_contact_parts, Contact, ContactSpec, Locale, PhoneNumber, QuietHours, Zone,
+    parse_contact_parts, Contact, ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, Zone,
 };
 pub use event::{EventKind, TaskEvent};
-pub use notification::{Channel, Status};
+pub use notification::{Channel, Notification, Status};
+pub use report::ReportKind;
 pub use todogenie_common::auth::UserId;
 pub use todogenie_common::FieldViolations;

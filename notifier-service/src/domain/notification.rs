@@ -1,7 +1,44 @@
-//! A notification's status and channel, and the one rule about statuses:
-//! they only move forward.
+//! A notification (one reminder of one task to one person), its status and
+//! channel, and the one rule about statuses: they only move forward.
 
+use chrono::{DateTime, Utc};
 use todogenie_proto::v1 as pb;
+use uuid::Uuid;
+
+use super::UserId;
+
+/// One reminder of one task for one user, and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub task_id: Uuid,
+    pub event_id: Uuid,
+    pub reminder_time: DateTime<Utc>,
+    pub task_title: String,
+    pub due_time: Option<DateTime<Utc>>,
+    pub channel: Channel,
+    pub status: Status,
+    /// Notifications sent together as one digest share this (the lead's id).
+    pub batch_id: Option<Uuid>,
+    pub provider_message_id: Option<String>,
+    /// Requests made for it, the one in flight included.
+    pub attempts: i32,
+    /// Failed attempts counted towards the retry limit.
+    pub failures: i32,
+    pub last_error: Option<String>,
+    /// When it is due to go out (while a sender holds it, its lease's end).
+    pub scheduled_time: DateTime<Utc>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl Notification {
+    /// The time the message shows: the task's due time, or the reminder's.
+    pub fn due(&self) -> DateTime<Utc> {
+        self.due_time.unwrap_or(self.reminder_time)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -27,16 +64,20 @@ impl Status {
         }
     }
 
-    pub fn from_db(raw: &str) -> Self {
-        match raw {
-            "DEFERRED" => Status::Deferred,
-            "SENT" => Status::Sent,
-            "DELIVERED" => Status::Delivered,
-            "READ" => Status::Read,
-            "FAILED" => Status::Failed,
-            "SKIPPED" => Status::Skipped,
-            _ => Status::Queued,
-        }
+    pub const ALL: [Status; 7] = [
+        Status::Queued,
+        Status::Deferred,
+        Status::Sent,
+        Status::Delivered,
+        Status::Read,
+        Status::Failed,
+        Status::Skipped,
+    ];
+
+    /// `None` for a value no row should hold (the migration's CHECK allows
+    /// exactly [`Status::ALL`]).
+    pub fn from_db(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_db() == raw)
     }
 
     /// A provider's status report (Meta `sent|delivered|read|failed`,
@@ -104,18 +145,27 @@ impl Channel {
         }
     }
 
-    pub fn from_db(raw: &str) -> Self {
-        if raw == "sms" {
-            Channel::Sms
-        } else {
-            Channel::WhatsApp
-        }
+    pub fn from_db(raw: &str) -> Option<Self> {
+        [Channel::WhatsApp, Channel::Sms]
+            .into_iter()
+            .find(|c| c.as_db() == raw)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_names_read_back_and_nothing_else_does() {
+        for status in Status::ALL {
+            assert_eq!(Status::from_db(status.as_db()), Some(status));
+        }
+        assert_eq!(Status::from_db("queued"), None);
+        assert_eq!(Channel::from_db("sms"), Some(Channel::Sms));
+        assert_eq!(Channel::from_db("whatsapp"), Some(Channel::WhatsApp));
+        assert_eq!(Channel::from_db("telegram"), None);
+    }
 
     #[test]
     fn reports_rank_in_the_order_a_message_lives() {

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use todogenie_proto::v1 as pb;
 
-use crate::domain::{parse_contact_parts, Contact, ContactSpec, FieldViolations, UserId};
-use crate::store::notifications::NotificationRow;
+use crate::domain::{
+    parse_contact_parts, Contact, ContactSpec, FieldViolations, Notification, UserId,
+};
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -62,14 +63,14 @@ pub fn contact_out(contact: &Contact) -> pb::Contact {
     }
 }
 
-pub fn notification_out(row: &NotificationRow) -> pb::Notification {
+pub fn notification_out(row: &Notification) -> pb::Notification {
     pb::Notification {
         id: row.id.to_string(),
-        user_id: row.user_id.clone(),
+        user_id: row.user_id.as_str().to_owned(),
         task_id: row.task_id.to_string(),
         event_id: row.event_id.to_string(),
-        channel: row.channel.clone(),
-        status: crate::domain::Status::from_db(&row.status).to_pb().into(),
+        channel: row.channel.as_db().to_owned(),
+        status: row.status.to_pb().into(),
         provider_message_id: row.provider_message_id.clone().unwrap_or_default(),
         attempts: row.attempts,
         last_error: row.last_error.clone().unwrap_or_default(),

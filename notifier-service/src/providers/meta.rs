@@ -186,7 +186,7 @@ impl Provider for MetaProvider {
     }
 }
 
-/// §5: what each Cloud API error code means for the sender.
+/// What each Cloud API error code means for the sender (README, "Retries").
 pub fn classify_meta_code(code: i64) -> ErrorClass {
     match code {
         130_429 | 80_007 | 4 | 131_000 | 131_016 | 2 | 131_057 | 1 | 131_048 => {

@@ -1,7 +1,7 @@
 //! Sending a message through a WhatsApp provider. One trait, three
 //! implementations: the Meta Cloud API, Twilio, and `log`. Each turns its
 //! provider's answer into a [`SendError`] whose [`ErrorClass`] is all the
-//! delivery engine decides on (§5: by the error code, not the HTTP status).
+//! delivery engine decides on (README, "Retries": by the error code, not the HTTP status).
 
 mod log;
 mod meta;

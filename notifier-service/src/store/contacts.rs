@@ -1,16 +1,17 @@
 //! The `contacts` table: the contact resource, the 24-hour window, and the
 //! per-recipient pacing the delivery engine reserves.
 
+use anyhow::Context;
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
-use crate::domain::{Contact, ContactSpec, Locale, PhoneNumber, QuietHours, UserId, Zone};
+use crate::domain::{Contact, ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, UserId, Zone};
 
 const COLUMNS: &str = "user_id, phone_number, time_zone, locale, whatsapp_opt_in, quiet_start, \
      quiet_end, window_expire_time, next_send_time, pair_limited, create_time, update_time";
 
 #[derive(Clone, sqlx::FromRow)]
-pub struct ContactRow {
+struct ContactRow {
     user_id: String,
     phone_number: String,
     time_zone: String,
@@ -19,25 +20,25 @@ pub struct ContactRow {
     quiet_start: Option<NaiveTime>,
     quiet_end: Option<NaiveTime>,
     window_expire_time: Option<DateTime<Utc>>,
-    pub next_send_time: DateTime<Utc>,
-    pub pair_limited: i32,
+    next_send_time: DateTime<Utc>,
+    pair_limited: i32,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
 }
 
 impl ContactRow {
-    pub fn user_id(&self) -> &str {
-        &self.user_id
-    }
-
-    pub fn into_contact(self) -> Contact {
+    fn into_contact(self) -> Contact {
+        let zone = Zone::parse(&self.time_zone).unwrap_or_else(|_| {
+            // Only parsed zones are written; a zone dropped from a newer tz
+            // database falls back to UTC rather than failing a send.
+            tracing::warn!(user = %self.user_id, zone = %self.time_zone, "unknown zone; using UTC");
+            Zone(chrono_tz::UTC)
+        });
         Contact {
             spec: ContactSpec {
                 user: UserId::from_stored(self.user_id),
                 phone_number: PhoneNumber::from_stored(self.phone_number),
-                // Only parsed zones are written; a zone dropped from a newer
-                // tz database falls back to UTC rather than failing a send.
-                zone: Zone::parse(&self.time_zone).unwrap_or(Zone(chrono_tz::UTC)),
+                zone,
                 locale: Locale::from_stored(self.locale),
                 whatsapp_opt_in: self.whatsapp_opt_in,
                 quiet_hours: match (self.quiet_start, self.quiet_end) {
@@ -46,6 +47,10 @@ impl ContactRow {
                 },
             },
             window_expire_time: self.window_expire_time,
+            pacing: Pacing {
+                next_send_time: self.next_send_time,
+                pair_limited: u32::try_from(self.pair_limited).unwrap_or(0),
+            },
             create_time: self.create_time,
             update_time: self.update_time,
         }
@@ -53,7 +58,7 @@ impl ContactRow {
 }
 
 /// Creates or replaces a contact; a new number has no window with us yet.
-pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> sqlx::Result<Contact> {
+pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact> {
     let sql = format!(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in, \
              quiet_start, quiet_end) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -74,31 +79,39 @@ pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> sqlx::Result<Contact> 
         .bind(spec.quiet_hours.map(|q| q.start))
         .bind(spec.quiet_hours.map(|q| q.end))
         .fetch_one(pool)
-        .await?;
+        .await
+        .context("contacts: upsert failed")?;
     Ok(row.into_contact())
 }
 
-pub async fn get(pool: &PgPool, user: &UserId) -> sqlx::Result<Option<Contact>> {
+pub async fn get(pool: &PgPool, user: &UserId) -> anyhow::Result<Option<Contact>> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE user_id = $1");
     let row: Option<ContactRow> = sqlx::query_as(&sql)
         .bind(user.as_str())
         .fetch_optional(pool)
-        .await?;
+        .await
+        .context("contacts: get failed")?;
     Ok(row.map(ContactRow::into_contact))
 }
 
-pub async fn delete(pool: &PgPool, user: &UserId) -> sqlx::Result<bool> {
+pub async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
     let done = sqlx::query("DELETE FROM contacts WHERE user_id = $1")
         .bind(user.as_str())
         .execute(pool)
-        .await?;
+        .await
+        .context("contacts: delete failed")?;
     Ok(done.rows_affected() > 0)
 }
 
 /// The contacts of these users, with their pacing state.
-pub async fn for_users(pool: &PgPool, users: &[String]) -> sqlx::Result<Vec<ContactRow>> {
+pub async fn for_users(pool: &PgPool, users: &[String]) -> anyhow::Result<Vec<Contact>> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE user_id = ANY($1)");
-    sqlx::query_as(&sql).bind(users).fetch_all(pool).await
+    let rows: Vec<ContactRow> = sqlx::query_as(&sql)
+        .bind(users)
+        .fetch_all(pool)
+        .await
+        .context("cannot read contacts")?;
+    Ok(rows.into_iter().map(ContactRow::into_contact).collect())
 }
 
 /// Reserves the next send slot of each user whose last one has passed, and
@@ -108,7 +121,7 @@ pub async fn reserve_send_slots(
     pool: &PgPool,
     users: &[String],
     gap: std::time::Duration,
-) -> sqlx::Result<Vec<String>> {
+) -> anyhow::Result<Vec<String>> {
     sqlx::query_scalar(
         "UPDATE contacts SET next_send_time = now() + make_interval(secs => $2) \
          WHERE user_id = ANY($1) AND next_send_time <= now() RETURNING user_id",
@@ -117,10 +130,11 @@ pub async fn reserve_send_slots(
     .bind(gap.as_secs_f64())
     .fetch_all(pool)
     .await
+    .context("contacts: reserve_send_slots failed")
 }
 
 /// After a 131056: nothing to this user before `until`; counts the streak.
-pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE contacts SET next_send_time = greatest(next_send_time, $2), \
              pair_limited = pair_limited + 1 WHERE user_id = $1",
@@ -130,24 +144,27 @@ pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> sq
     .execute(pool)
     .await
     .map(drop)
+    .context("contacts: pair_limited failed")
 }
 
 /// After a message went through: the 131056 streak is over.
-pub async fn clear_pair_limits(pool: &PgPool, users: &[String]) -> sqlx::Result<()> {
+pub async fn clear_pair_limits(pool: &PgPool, users: &[String]) -> anyhow::Result<()> {
     sqlx::query("UPDATE contacts SET pair_limited = 0 WHERE user_id = ANY($1) AND pair_limited > 0")
         .bind(users)
         .execute(pool)
         .await
         .map(drop)
+        .context("contacts: clear_pair_limits failed")
 }
 
-pub async fn set_opt_in_by_user(pool: &PgPool, user: &str, opt_in: bool) -> sqlx::Result<()> {
+pub async fn set_opt_in_by_user(pool: &PgPool, user: &str, opt_in: bool) -> anyhow::Result<()> {
     sqlx::query("UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE user_id = $1")
         .bind(user)
         .bind(opt_in)
         .execute(pool)
         .await
         .map(drop)
+        .context("contacts: set_opt_in_by_user failed")
 }
 
 /// STOP and START: by the number that wrote. Returns how many contacts use it.
@@ -155,14 +172,15 @@ pub async fn set_opt_in_by_number(
     pool: &PgPool,
     number: &PhoneNumber,
     opt_in: bool,
-) -> sqlx::Result<u64> {
+) -> anyhow::Result<u64> {
     let done = sqlx::query(
         "UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE phone_number = $1",
     )
     .bind(number.as_str())
     .bind(opt_in)
     .execute(pool)
-    .await?;
+    .await
+    .context("contacts: set_opt_in_by_number failed")?;
     Ok(done.rows_affected())
 }
 
@@ -171,7 +189,7 @@ pub async fn open_window<'e>(
     executor: impl PgExecutor<'e>,
     number: &PhoneNumber,
     at: DateTime<Utc>,
-) -> sqlx::Result<()> {
+) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE contacts SET window_expire_time = \
              greatest(window_expire_time, $2 + interval '24 hours') \
@@ -182,14 +200,16 @@ pub async fn open_window<'e>(
     .execute(executor)
     .await
     .map(drop)
+    .context("contacts: open_window failed")
 }
 
 /// The users whose contact has this number.
-pub async fn users_with_number(pool: &PgPool, number: &PhoneNumber) -> sqlx::Result<Vec<String>> {
+pub async fn users_with_number(pool: &PgPool, number: &PhoneNumber) -> anyhow::Result<Vec<String>> {
     sqlx::query_scalar("SELECT user_id FROM contacts WHERE phone_number = $1")
         .bind(number.as_str())
         .fetch_all(pool)
         .await
+        .context("contacts: users_with_number failed")
 }
 
 /// Reserves the send slot of the contacts with this number for a message
@@ -199,14 +219,17 @@ pub async fn reserve_slot_by_number(
     pool: &PgPool,
     number: &PhoneNumber,
     gap: std::time::Duration,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let mut tx = pool.begin().await?;
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let mut tx = pool
+        .begin()
+        .await
+        .context("contacts: reserve_slot_by_number failed")?;
     let busy_until: Option<DateTime<Utc>> = sqlx::query_scalar(
         "SELECT max(next_send_time) FROM contacts WHERE phone_number = $1 AND next_send_time > now()",
     )
     .bind(number.as_str())
     .fetch_one(&mut *tx)
-    .await?;
+    .await.context("contacts: reserve_slot_by_number failed")?;
     if busy_until.is_some() {
         return Ok(busy_until);
     }
@@ -217,7 +240,10 @@ pub async fn reserve_slot_by_number(
     .bind(number.as_str())
     .bind(gap.as_secs_f64())
     .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .await
+    .context("contacts: reserve_slot_by_number failed")?;
+    tx.commit()
+        .await
+        .context("contacts: reserve_slot_by_number failed")?;
     Ok(None)
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,8 +22,12 @@ pub struct Applied {
 /// Commits the effect of `events` (in their order) or nothing. `gather` is
 /// added to each reminder's time so reminders of one recipient that fall due
 /// together reach the engine together, as one digest.
-pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sqlx::Result<Applied> {
-    let mut tx = pool.begin().await?;
+pub async fn apply(
+    pool: &PgPool,
+    events: &[TaskEvent],
+    gather: Duration,
+) -> anyhow::Result<Applied> {
+    let mut tx = pool.begin().await.context("cannot begin applying events")?;
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let fresh: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO inbox (event_id) SELECT unnest($1::uuid[]) \
@@ -30,7 +35,8 @@ pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sql
     )
     .bind(&ids)
     .fetch_all(&mut *tx)
-    .await?;
+    .await
+    .context("cannot record event ids in the inbox")?;
     let mut fresh: std::collections::HashSet<Uuid> = fresh.into_iter().collect();
     // The first copy of an id in the batch counts; later copies are repeats.
     let new: Vec<&TaskEvent> = events.iter().filter(|e| fresh.remove(&e.id)).collect();
@@ -64,7 +70,8 @@ pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sql
     .bind(&states)
     .bind(&versions)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .context("cannot follow task states")?;
 
     let due: Vec<(&TaskEvent, DateTime<Utc>)> = new
         .iter()
@@ -96,9 +103,10 @@ pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sql
     .bind(due.iter().map(|(e, _)| e.due_time).collect::<Vec<_>>())
     .bind(due.iter().map(|(_, at)| *at + gather).collect::<Vec<_>>())
     .execute(&mut *tx)
-    .await?
+    .await
+    .context("cannot queue notifications")?
     .rows_affected();
-    tx.commit().await?;
+    tx.commit().await.context("cannot commit events")?;
     Ok(Applied {
         new_events: new.len(),
         notifications: usize::try_from(notifications).unwrap_or(usize::MAX),
@@ -107,10 +115,11 @@ pub async fn apply(pool: &PgPool, events: &[TaskEvent], gather: Duration) -> sql
 
 /// Forgets applied event ids older than `before`: task-service republishes
 /// only within minutes, and (task, reminder time) still dedupes after that.
-pub async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
+pub async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> anyhow::Result<u64> {
     let done = sqlx::query("DELETE FROM inbox WHERE receive_time < $1")
         .bind(before)
         .execute(pool)
-        .await?;
+        .await
+        .context("cannot forget old event ids")?;
     Ok(done.rows_affected())
 }

@@ -1,10 +1,11 @@
 //! The `inbound` table: what webhooks reported, recorded before they are
 //! answered, and the worker's claims on it.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::domain::PhoneNumber;
+use crate::domain::{PhoneNumber, ReportKind};
 
 /// One thing a webhook told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct Report {
     /// The provider's message id (or message id and status): the dedupe key.
     pub key: String,
     pub provider: &'static str,
-    pub kind: Kind,
+    pub kind: ReportKind,
     pub from_number: Option<PhoneNumber>,
     pub reference: Option<String>,
     pub detail: Option<String>,
@@ -21,45 +22,14 @@ pub struct Report {
     pub time: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Status,
-    Done,
-    Snooze,
-    Stop,
-    Start,
-    Text,
-}
-
-impl Kind {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Kind::Status => "status",
-            Kind::Done => "done",
-            Kind::Snooze => "snooze",
-            Kind::Stop => "stop",
-            Kind::Start => "start",
-            Kind::Text => "text",
-        }
-    }
-
-    fn from_db(raw: &str) -> Self {
-        match raw {
-            "status" => Kind::Status,
-            "done" => Kind::Done,
-            "snooze" => Kind::Snooze,
-            "stop" => Kind::Stop,
-            "start" => Kind::Start,
-            _ => Kind::Text,
-        }
-    }
-}
-
 /// Records what a webhook delivery said, in one transaction: each report
 /// once (a repeated delivery inserts nothing), and every inbound message
 /// opens its sender's 24-hour window. Returns how many were new.
-pub async fn record(pool: &PgPool, reports: &[Report]) -> sqlx::Result<u64> {
-    let mut tx = pool.begin().await?;
+pub async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<u64> {
+    let mut tx = pool
+        .begin()
+        .await
+        .context("cannot begin recording reports")?;
     let mut new = 0;
     for report in reports {
         let inserted = sqlx::query(
@@ -74,14 +44,15 @@ pub async fn record(pool: &PgPool, reports: &[Report]) -> sqlx::Result<u64> {
         .bind(&report.detail)
         .bind(&report.error)
         .execute(&mut *tx)
-        .await?
+        .await
+        .context("cannot record a report")?
         .rows_affected();
         new += inserted;
         if let (1, Some(from)) = (inserted, &report.from_number) {
             super::contacts::open_window(&mut *tx, from, report.time).await?;
         }
     }
-    tx.commit().await?;
+    tx.commit().await.context("cannot commit reports")?;
     Ok(new)
 }
 
@@ -90,7 +61,7 @@ pub async fn record(pool: &PgPool, reports: &[Report]) -> sqlx::Result<u64> {
 pub struct Pending {
     pub key: String,
     pub provider: String,
-    pub kind: Kind,
+    pub kind: ReportKind,
     pub from_number: Option<PhoneNumber>,
     pub reference: Option<String>,
     pub detail: Option<String>,
@@ -104,7 +75,7 @@ pub async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: std::time::Duration,
-) -> sqlx::Result<Vec<Pending>> {
+) -> anyhow::Result<Vec<Pending>> {
     type Row = (
         String,
         String,
@@ -129,31 +100,36 @@ pub async fn claim(
     .bind(limit)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Pending {
-            key: r.0,
-            provider: r.1,
-            kind: Kind::from_db(&r.2),
-            from_number: r.3.map(PhoneNumber::from_stored),
-            reference: r.4,
-            detail: r.5,
-            error: r.6,
-            attempts: r.7,
-            receive_time: r.8,
+    .await
+    .context("cannot claim reports")?;
+    rows.into_iter()
+        .map(|r| {
+            let kind = ReportKind::from_db(&r.2)
+                .with_context(|| format!("inbound report {:?} has unknown kind {:?}", r.0, r.2))?;
+            Ok(Pending {
+                key: r.0,
+                provider: r.1,
+                kind,
+                from_number: r.3.map(PhoneNumber::from_stored),
+                reference: r.4,
+                detail: r.5,
+                error: r.6,
+                attempts: r.7,
+                receive_time: r.8,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Done with a report; `note` says what was (not) done, for the record.
-pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> sqlx::Result<()> {
+pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyhow::Result<()> {
     sqlx::query("UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = $1")
         .bind(key)
         .bind(note)
         .execute(pool)
         .await
-        .map(drop)
+        .context("cannot finish a report")?;
+    Ok(())
 }
 
 /// Try again at `at`.
@@ -162,12 +138,13 @@ pub async fn retry_at(
     key: &str,
     at: DateTime<Utc>,
     error: &str,
-) -> sqlx::Result<()> {
+) -> anyhow::Result<()> {
     sqlx::query("UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = $1")
         .bind(key)
         .bind(at)
         .bind(error)
         .execute(pool)
         .await
-        .map(drop)
+        .context("cannot schedule a report's retry")?;
+    Ok(())
 }

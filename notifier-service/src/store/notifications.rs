@@ -2,43 +2,88 @@
 //! lease, outcomes in one statement per batch), status reports, and the
 //! reads behind ListNotifications and GetNotification.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{Channel, Status};
+use crate::domain::{Channel, Notification, Status, UserId};
 
 const COLUMNS: &str = "n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
      n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, n.failures, \
      n.last_error, n.scheduled_time, n.create_time, n.update_time";
 
+/// A row as stored; [`Notification`] is what leaves this module.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct NotificationRow {
-    pub id: Uuid,
-    pub user_id: String,
-    pub task_id: Uuid,
-    pub event_id: Uuid,
-    pub reminder_time: DateTime<Utc>,
-    pub task_title: String,
-    pub due_time: Option<DateTime<Utc>>,
-    pub channel: String,
-    pub status: String,
-    pub batch_id: Option<Uuid>,
-    pub provider_message_id: Option<String>,
-    pub attempts: i32,
-    pub failures: i32,
-    pub last_error: Option<String>,
-    pub scheduled_time: DateTime<Utc>,
-    pub create_time: DateTime<Utc>,
-    pub update_time: DateTime<Utc>,
+struct NotificationRow {
+    id: Uuid,
+    user_id: String,
+    task_id: Uuid,
+    event_id: Uuid,
+    reminder_time: DateTime<Utc>,
+    task_title: String,
+    due_time: Option<DateTime<Utc>>,
+    channel: String,
+    status: String,
+    batch_id: Option<Uuid>,
+    provider_message_id: Option<String>,
+    attempts: i32,
+    failures: i32,
+    last_error: Option<String>,
+    scheduled_time: DateTime<Utc>,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+}
+
+impl TryFrom<NotificationRow> for Notification {
+    type Error = anyhow::Error;
+
+    /// The migration's CHECKs allow only known values; one that does not
+    /// read back is an error naming the row, never a silent default.
+    fn try_from(row: NotificationRow) -> anyhow::Result<Self> {
+        let id = row.id;
+        Ok(Notification {
+            id,
+            user_id: UserId::from_stored(row.user_id),
+            task_id: row.task_id,
+            event_id: row.event_id,
+            reminder_time: row.reminder_time,
+            task_title: row.task_title,
+            due_time: row.due_time,
+            channel: Channel::from_db(&row.channel).with_context(|| {
+                format!("notification {id} has unknown channel {:?}", row.channel)
+            })?,
+            status: Status::from_db(&row.status).with_context(|| {
+                format!("notification {id} has unknown status {:?}", row.status)
+            })?,
+            batch_id: row.batch_id,
+            provider_message_id: row.provider_message_id,
+            attempts: row.attempts,
+            failures: row.failures,
+            last_error: row.last_error,
+            scheduled_time: row.scheduled_time,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        })
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    row: NotificationRow,
+    task_state: Option<String>,
 }
 
 /// A claimed notification and the state its task was last seen in.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
-    #[sqlx(flatten)]
-    pub row: NotificationRow,
+    pub notification: Notification,
     pub task_state: Option<String>,
+}
+
+fn read_all(rows: Vec<NotificationRow>) -> anyhow::Result<Vec<Notification>> {
+    rows.into_iter().map(Notification::try_from).collect()
 }
 
 /// Takes up to `limit` pending notifications that are due, holding each for
@@ -49,7 +94,7 @@ pub async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: std::time::Duration,
-) -> sqlx::Result<Vec<Claimed>> {
+) -> anyhow::Result<Vec<Claimed>> {
     let sql = format!(
         "WITH picked AS ( \
              SELECT id FROM notifications \
@@ -61,11 +106,20 @@ pub async fn claim(
          RETURNING {COLUMNS}, \
              (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state"
     );
-    sqlx::query_as(&sql)
+    let rows: Vec<ClaimedRow> = sqlx::query_as(&sql)
         .bind(limit)
         .bind(lease.as_secs_f64())
         .fetch_all(pool)
         .await
+        .context("cannot claim notifications")?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Claimed {
+                notification: r.row.try_into()?,
+                task_state: r.task_state,
+            })
+        })
+        .collect()
 }
 
 /// What became of one claimed notification.
@@ -86,7 +140,7 @@ pub struct Outcome {
 
 /// Records a batch of outcomes in one statement. A status report that
 /// arrived meanwhile is never moved back.
-pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> sqlx::Result<()> {
+pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
     if outcomes.is_empty() {
         return Ok(());
     }
@@ -144,27 +198,30 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> sqlx::Result<()> {
     )
     .execute(pool)
     .await
-    .map(drop)
+    .context("cannot record outcomes")?;
+    Ok(())
 }
 
 /// When the next pending notification is due, if any.
-pub async fn next_due(pool: &PgPool) -> sqlx::Result<Option<DateTime<Utc>>> {
+pub async fn next_due(pool: &PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar(
         "SELECT scheduled_time FROM notifications WHERE status IN ('QUEUED', 'DEFERRED') \
          ORDER BY scheduled_time LIMIT 1",
     )
     .fetch_optional(pool)
     .await
+    .context("cannot read the next due notification")
 }
 
 /// Pending notifications that have failed at least once: the retry queue.
-pub async fn retry_depth(pool: &PgPool) -> sqlx::Result<i64> {
+pub async fn retry_depth(pool: &PgPool) -> anyhow::Result<i64> {
     sqlx::query_scalar(
         "SELECT count(*) FROM notifications \
          WHERE status IN ('QUEUED', 'DEFERRED') AND failures > 0",
     )
     .fetch_one(pool)
     .await
+    .context("cannot measure the retry queue")
 }
 
 /// Applies a provider's status report to the notifications sent as that
@@ -175,14 +232,15 @@ pub async fn apply_report(
     provider_message_id: &str,
     status: Status,
     error: Option<&str>,
-) -> sqlx::Result<Option<u64>> {
-    let mut tx = pool.begin().await?;
+) -> anyhow::Result<Option<u64>> {
+    let mut tx = pool.begin().await.context("cannot begin a status report")?;
     let known: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM notifications WHERE provider_message_id = $1)",
     )
     .bind(provider_message_id)
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .context("cannot look up a provider message id")?;
     if !known {
         return Ok(None);
     }
@@ -195,18 +253,24 @@ pub async fn apply_report(
     .bind(status.as_db())
     .bind(error)
     .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .await
+    .context("cannot apply a status report")?;
+    tx.commit().await.context("cannot commit a status report")?;
     Ok(Some(done.rows_affected()))
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<NotificationRow>> {
+pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>> {
     let sql = format!("SELECT {COLUMNS} FROM notifications n WHERE n.id = $1");
-    sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+    let row: Option<NotificationRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .context("cannot read a notification")?;
+    row.map(Notification::try_from).transpose()
 }
 
 /// The tasks a message (one notification, or a digest) was about.
-pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> sqlx::Result<Vec<(Uuid, String)>> {
+pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> anyhow::Result<Vec<(Uuid, String)>> {
     sqlx::query_as(
         "SELECT task_id, user_id FROM notifications \
          WHERE id = $1 OR batch_id = (SELECT batch_id FROM notifications WHERE id = $1)",
@@ -214,6 +278,7 @@ pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> sqlx::Result<Vec<(Uuid
     .bind(id)
     .fetch_all(pool)
     .await
+    .context("cannot read the tasks of a message")
 }
 
 /// A page of a user's notifications, newest first, after `after`
@@ -224,7 +289,7 @@ pub async fn list(
     statuses: &[Status],
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> sqlx::Result<Vec<NotificationRow>> {
+) -> anyhow::Result<Vec<Notification>> {
     let statuses: Vec<&str> = statuses.iter().map(|s| s.as_db()).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM notifications n \
@@ -233,7 +298,7 @@ pub async fn list(
            AND ($3::timestamptz IS NULL OR (n.create_time, n.id) < ($3, $4)) \
          ORDER BY n.create_time DESC, n.id DESC LIMIT $5"
     );
-    sqlx::query_as(&sql)
+    let rows = sqlx::query_as(&sql)
         .bind(user)
         .bind(&statuses)
         .bind(after.map(|a| a.0))
@@ -241,4 +306,6 @@ pub async fn list(
         .bind(limit)
         .fetch_all(pool)
         .await
+        .context("cannot list notifications")?;
+    read_all(rows)
 }

@@ -15,7 +15,8 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::config::Secret;
-use crate::store::inbound::{self, Kind, Report};
+use crate::domain::ReportKind;
+use crate::store::inbound::{self, Report};
 
 #[derive(Clone)]
 pub struct WebhookState {
@@ -57,25 +58,25 @@ async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {
 
 /// `done:<notification id>` and `snooze:<notification id>`, as our buttons
 /// carry them; anything else is an ordinary message.
-pub fn parse_button(payload: &str) -> (Kind, Option<String>) {
+pub fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
     let parsed = payload.split_once(':').and_then(|(action, id)| {
         let kind = match action {
-            "done" => Kind::Done,
-            "snooze" => Kind::Snooze,
+            "done" => ReportKind::Done,
+            "snooze" => ReportKind::Snooze,
             _ => return None,
         };
         uuid::Uuid::parse_str(id)
             .ok()
             .map(|id| (kind, Some(id.to_string())))
     });
-    parsed.unwrap_or((Kind::Text, None))
+    parsed.unwrap_or((ReportKind::Text, None))
 }
 
 /// STOP and START (any case, surrounding space ignored); anything else is text.
-pub fn text_kind(body: &str) -> Kind {
+pub fn text_kind(body: &str) -> ReportKind {
     match body.trim().to_ascii_uppercase().as_str() {
-        "STOP" => Kind::Stop,
-        "START" => Kind::Start,
-        _ => Kind::Text,
+        "STOP" => ReportKind::Stop,
+        "START" => ReportKind::Start,
+        _ => ReportKind::Text,
     }
 }

@@ -15,7 +15,8 @@ use sha1::Sha1;
 
 use super::{parse_button, record, text_kind, WebhookState};
 use crate::domain::PhoneNumber;
-use crate::store::inbound::{Kind, Report};
+use crate::domain::ReportKind;
+use crate::store::inbound::Report;
 
 /// HMAC-SHA1 with the auth token over `url` and each form field's name and
 /// value, sorted by name (then value).
@@ -105,7 +106,7 @@ pub fn parse(params: &[(String, String)]) -> Result<Vec<Report>, String> {
             return Ok(vec![Report {
                 key: format!("twilio:status:{sid}:{status}"),
                 provider: "twilio",
-                kind: Kind::Status,
+                kind: ReportKind::Status,
                 from_number: None,
                 reference: Some(sid.to_owned()),
                 detail: Some(status.to_owned()),

@@ -16,7 +16,8 @@ use sha2::Sha256;
 
 use super::{parse_button, record, text_kind, WebhookState};
 use crate::domain::PhoneNumber;
-use crate::store::inbound::{Kind, Report};
+use crate::domain::ReportKind;
+use crate::store::inbound::Report;
 
 /// `hub.mode=subscribe&hub.verify_token=T&hub.challenge=C` → 200 `C` when
 /// `T` is our verify token, else 403.
@@ -58,13 +59,6 @@ pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
     mac.verify_slice(&signature).is_ok()
-}
-
-/// The signature Meta would send for `body` (the test stand-in signs with it).
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub async fn receive(
@@ -195,7 +189,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             reports.push(Report {
                 key: format!("meta:status:{}:{}", status.id, status.status),
                 provider: "meta",
-                kind: Kind::Status,
+                kind: ReportKind::Status,
                 from_number: None,
                 error: status
                     .errors
@@ -222,7 +216,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             let (kind, reference) = match (button, message.text) {
                 (Some(payload), _) => parse_button(&payload),
                 (None, Some(text)) => (text_kind(&text.body), None),
-                (None, None) => (Kind::Text, None),
+                (None, None) => (ReportKind::Text, None),
             };
             reports.push(Report {
                 key: format!("meta:message:{}", message.id),
@@ -246,7 +240,7 @@ mod tests {
     #[test]
     fn only_the_right_signature_over_the_exact_bytes_passes() {
         let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
-        let good = sign(b"app-secret", body);
+        let good = todogenie_standin::sign(b"app-secret", body);
         assert!(signature_valid(b"app-secret", body, Some(&good)));
         assert!(!signature_valid(b"other", body, Some(&good)));
         assert!(!signature_valid(b"app-secret", b"{ }", Some(&good)));
@@ -267,8 +261,16 @@ mod tests {
             "statuses":[{"id":"wamid.X","status":"failed","timestamp":"1700000003","recipient_id":"14155550123",
                "errors":[{"code":131026,"title":"Message undeliverable"}]}]}}]}]}"#;
         let reports = parse(body).unwrap();
-        let kinds: Vec<Kind> = reports.iter().map(|r| r.kind).collect();
-        assert_eq!(kinds, [Kind::Status, Kind::Done, Kind::Snooze, Kind::Stop]);
+        let kinds: Vec<ReportKind> = reports.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ReportKind::Status,
+                ReportKind::Done,
+                ReportKind::Snooze,
+                ReportKind::Stop
+            ]
+        );
         assert_eq!(
             reports[0].error.as_deref(),
             Some("131026: Message undeliverable")

@@ -7,6 +7,7 @@ use todogenie_common::auth::Role;
 use todogenie_proto::v1 as pb;
 
 use crate::helpers::{poll, queue_depth, spawn_pair, TestEvent};
+use todogenie_common::events::EventKind;
 
 const PHONE: &str = "+14155550123";
 const DIGITS: &str = "14155550123";
@@ -96,7 +97,7 @@ async fn a_task_closed_before_its_message_goes_out_gets_none() {
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
     let due = TestEvent::due("alice", "Renew passport");
-    let completed = due.then("completed", "TASK_STATE_COMPLETED");
+    let completed = due.then(EventKind::Completed, "TASK_STATE_COMPLETED");
     // The completion overtakes the reminder.
     pair.publish_event(&completed).await;
     pair.publish_event(&due).await;
@@ -106,7 +107,7 @@ async fn a_task_closed_before_its_message_goes_out_gets_none() {
     assert!(why.unwrap().contains("COMPLETED"));
 
     let deleted_task = TestEvent::due("alice", "Old chore");
-    pair.publish_event(&deleted_task.then("deleted", "TASK_STATE_PENDING"))
+    pair.publish_event(&deleted_task.then(EventKind::Deleted, "TASK_STATE_PENDING"))
         .await;
     pair.publish_event(&deleted_task).await;
     let (_, _, why, _) = pair
@@ -193,12 +194,12 @@ async fn a_malformed_event_is_dead_lettered_and_the_consumer_carries_on() {
     pair.contact("alice", PHONE).await;
     pair.publish_raw("task.due", "junk-1", b"{ this is not json")
         .await;
-    let wrong = TestEvent::due("alice", "x")
-        .body()
+    let wrong = String::from_utf8(TestEvent::due("alice", "x").body())
+        .unwrap()
         .replace("\"1.0\"", "\"0.3\"");
     pair.publish_raw("task.due", "junk-2", wrong.as_bytes())
         .await;
-    let dead = format!("{}.dead", pair.settings.amqp_queue);
+    let dead = pair.topology.dead_letter_queue();
     poll(Duration::from_secs(10), "two dead letters", || {
         let dead = dead.clone();
         async move { queue_depth(&dead).await == 2 }

@@ -44,7 +44,7 @@ async fn state_of(tasks: &mut Tasks, id: &str) -> pb::Task {
 }
 
 /// The quick-reply payload (template) or reply id (interactive) of button `index`.
-fn button(sent: &notifier_service::standin::Sent, index: usize) -> String {
+fn button(sent: &todogenie_standin::Sent, index: usize) -> String {
     let body = &sent.body;
     if sent.kind == "template" {
         body["template"]["components"][index + 1]["parameters"][0]["payload"]

@@ -1,11 +1,11 @@
-//! The provider failing in each way §5 lists, credentials expiring, and the
+//! The provider failing in each way the README's "Retries" lists, credentials expiring, and the
 //! notifier killed mid-send: retried, failed or paused as the error code
 //! says, and nothing lost.
 
 use std::time::Duration;
 
 use notifier_service::config::Secret;
-use notifier_service::standin::Fault;
+use todogenie_standin::Fault;
 
 use crate::helpers::{spawn_pair, spawn_with, Options, TestEvent};
 

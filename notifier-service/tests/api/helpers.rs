@@ -4,42 +4,27 @@
 //! the WhatsApp Cloud API stand-in in between.
 
 use std::net::SocketAddr;
-use std::sync::Once;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use notifier_service::config::{ProviderKind, Secret, Settings};
-use notifier_service::standin::{CloudApi, StandinConfig};
 use notifier_service::startup::Application;
-use sqlx::{Connection as _, PgConnection, PgPool};
-use todogenie_common::auth::{JwtKeys, JwtSecret, Role, UserId};
+use sqlx::PgPool;
+use todogenie_common::amqp::Topology;
+use todogenie_common::auth::{JwtKeys, Role, UserId};
+use todogenie_common::events::{CloudEvent, EventKind, TaskJson, CONTENT_TYPE};
 use todogenie_proto::v1 as pb;
 use todogenie_proto::v1::notifier_service_client::NotifierServiceClient;
 use todogenie_proto::v1::task_service_client::TaskServiceClient;
+use todogenie_standin::{CloudApi, StandinConfig};
+use todogenie_test_kit::{channel, Bearer, TestApp, AMQP_URL};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use tonic::Request;
 
-pub const JWT_SECRET: &str = "test-secret-of-more-than-16-bytes";
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub use todogenie_test_kit::{poll, queue_depth};
+
 pub const VERIFY_TOKEN: &str = "test-verify-token";
-
-fn postgres_base() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-static TRACING: Once = Once::new();
-
-fn init_tracing() {
-    TRACING.call_once(|| {
-        if let Ok(filter) = std::env::var("TEST_LOG") {
-            todogenie_common::telemetry::init(&filter, "text");
-        }
-    });
-}
 
 /// A notifier-service running on its own runtime and thread, so a test can
 /// stop it gracefully or kill it outright (every task dropped mid-flight).
@@ -124,25 +109,6 @@ impl Drop for Notifier {
     }
 }
 
-/// Polls `check` every 20 ms until it holds, or panics after `within`.
-pub async fn poll<F, Fut>(within: Duration, what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// One test's world: the stand-in, the notifier, optionally task-service,
 /// and the names of everything to clean up.
 pub struct Pair {
@@ -151,15 +117,10 @@ pub struct Pair {
     pub settings: Settings,
     pub pool: PgPool,
     pub exchange: String,
-    pub tasks: Option<TaskService>,
+    pub topology: Topology,
+    pub tasks: Option<TestApp>,
     keys: JwtKeys,
     db_name: String,
-}
-
-pub struct TaskService {
-    pub grpc_addr: SocketAddr,
-    db_name: String,
-    shutdown: CancellationToken,
 }
 
 /// How a test wants its pair.
@@ -194,28 +155,26 @@ pub async fn spawn_end_to_end() -> Pair {
 }
 
 pub async fn spawn_with(options: Options) -> Pair {
-    init_tracing();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let db_name = format!("tg_ntest_{id}");
-    let exchange = format!("test.{db_name}");
+    todogenie_test_kit::init_tracing();
+    let db_name = todogenie_test_kit::unique_name("tg_ntest");
+    let topology = todogenie_test_kit::topology_for(&db_name);
+    let exchange = topology.exchange.clone();
     let standin = CloudApi::start(options.standin.clone())
         .await
         .expect("the stand-in starts");
     let tasks = if options.with_task_service {
-        Some(start_task_service(&format!("tg_ttest_{id}"), &exchange).await)
+        let db = db_name.replace("tg_ntest", "tg_ttest");
+        Some(TestApp::start(db, topology.clone(), false).await)
     } else {
         None
     };
     let config = &options.standin;
     let settings = Settings {
+        shared: todogenie_test_kit::shared_settings(&topology),
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("{}/{db_name}", postgres_base()),
+        database_url: format!("{}/{db_name}", todogenie_test_kit::postgres_base()),
         database_max_connections: 8,
-        amqp_url: AMQP_URL.into(),
-        amqp_exchange: exchange.clone(),
-        amqp_queue: format!("{exchange}.notifier"),
-        jwt_secret: JwtSecret::new(JWT_SECRET.into()).unwrap(),
         task_service_url: tasks.as_ref().map_or("http://127.0.0.1:9".into(), |t| {
             format!("http://{}", t.grpc_addr)
         }),
@@ -244,8 +203,6 @@ pub async fn spawn_with(options: Options) -> Pair {
         provider_timeout: Duration::from_millis(700),
         retry_base: Duration::from_millis(200),
         max_attempts: 4,
-        log_filter: "info".into(),
-        log_format: "text".into(),
         rpc_timeout: Duration::from_secs(10),
     };
     let notifier = Notifier::start(settings.clone()).await;
@@ -259,38 +216,13 @@ pub async fn spawn_with(options: Options) -> Pair {
     Pair {
         standin,
         notifier: Some(notifier),
-        keys: JwtKeys::new(&settings.jwt_secret),
+        keys: JwtKeys::new(&settings.shared.jwt_secret),
         settings,
         pool,
         exchange,
+        topology,
         tasks,
         db_name,
-    }
-}
-
-async fn start_task_service(db_name: &str, exchange: &str) -> TaskService {
-    let settings = task_service::config::Settings {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("{}/{db_name}", postgres_base()),
-        database_max_connections: 8,
-        amqp_url: AMQP_URL.into(),
-        amqp_exchange: exchange.to_owned(),
-        jwt_secret: JwtSecret::new(JWT_SECRET.into()).unwrap(),
-        log_filter: "info".into(),
-        log_format: "text".into(),
-        rpc_timeout: Duration::from_secs(10),
-    };
-    let app = task_service::startup::Application::build(settings)
-        .await
-        .expect("task-service must start: is PostgreSQL running?");
-    let grpc_addr = app.grpc_addr();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TaskService {
-        grpc_addr,
-        db_name: db_name.to_owned(),
-        shutdown,
     }
 }
 
@@ -298,27 +230,6 @@ pub type Notifiers =
     NotifierServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
 pub type Tasks =
     TaskServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
-
-#[derive(Clone)]
-pub struct Bearer(String);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", self.0).parse().unwrap(),
-        );
-        Ok(request)
-    }
-}
-
-async fn channel(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect")
-}
 
 impl Pair {
     pub fn token(&self, sub: &str, role: Role) -> String {
@@ -336,7 +247,7 @@ impl Pair {
     pub async fn notifier_client(&self, sub: &str, role: Role) -> Notifiers {
         NotifierServiceClient::with_interceptor(
             channel(self.notifier().grpc_addr).await,
-            Bearer(self.token(sub, role)),
+            Bearer::token(&self.token(sub, role)),
         )
     }
 
@@ -344,7 +255,7 @@ impl Pair {
         let addr = self.tasks.as_ref().expect("an end-to-end pair").grpc_addr;
         TaskServiceClient::with_interceptor(
             channel(addr).await,
-            Bearer(self.token(sub, Role::User)),
+            Bearer::token(&self.token(sub, Role::User)),
         )
     }
 
@@ -423,7 +334,7 @@ impl Pair {
             .await
             .unwrap();
         let properties = BasicProperties::default()
-            .with_content_type("application/cloudevents+json".into())
+            .with_content_type(CONTENT_TYPE.into())
             .with_message_id(message_id.into())
             .with_delivery_mode(2);
         channel
@@ -447,12 +358,8 @@ impl Pair {
     /// Publishes a task event the way task-service does.
     pub async fn publish_event(&self, event: &TestEvent) {
         let body = event.body();
-        self.publish_raw(
-            &format!("task.{}", event.kind),
-            &event.id.to_string(),
-            body.as_bytes(),
-        )
-        .await;
+        self.publish_raw(&event.kind.routing_key(), &event.id.to_string(), &body)
+            .await;
     }
 }
 
@@ -460,7 +367,7 @@ impl Pair {
 #[derive(Debug, Clone)]
 pub struct TestEvent {
     pub id: uuid::Uuid,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub task_id: uuid::Uuid,
     pub owner: String,
     pub title: String,
@@ -475,7 +382,7 @@ impl TestEvent {
         let now = chrono::Utc::now();
         TestEvent {
             id: uuid::Uuid::now_v7(),
-            kind: "due",
+            kind: EventKind::Due,
             task_id: uuid::Uuid::now_v7(),
             owner: owner.into(),
             title: title.into(),
@@ -486,7 +393,7 @@ impl TestEvent {
     }
 
     /// Another event about the same task.
-    pub fn then(&self, kind: &'static str, state: &'static str) -> TestEvent {
+    pub fn then(&self, kind: EventKind, state: &'static str) -> TestEvent {
         TestEvent {
             id: uuid::Uuid::now_v7(),
             kind,
@@ -496,106 +403,39 @@ impl TestEvent {
         }
     }
 
-    pub fn body(&self) -> String {
-        let rfc = |t: chrono::DateTime<chrono::Utc>| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    /// The message body, in the shared event contract.
+    pub fn body(&self) -> Vec<u8> {
+        let rfc = todogenie_common::events::rfc3339;
+        let task = TaskJson {
+            id: self.task_id.to_string(),
+            owner: self.owner.clone(),
+            title: self.title.clone(),
+            state: self.state.into(),
+            priority: "PRIORITY_MEDIUM".into(),
+            due_time: Some(rfc(self.reminder_time)),
+            time_zone: "UTC".into(),
+            create_time: rfc(self.update_time),
+            update_time: rfc(self.update_time),
+            etag: "1".into(),
+            ..TaskJson::default()
         };
-        let mut data = serde_json::json!({ "task": {
-            "id": self.task_id.to_string(), "owner": self.owner, "title": self.title,
-            "description": "", "state": self.state, "priority": "PRIORITY_UNSPECIFIED", "tags": [],
-            "dueTime": rfc(self.reminder_time), "timeZone": "UTC", "recurrence": "", "reminders": [],
-            "seriesId": "", "createTime": rfc(self.update_time), "updateTime": rfc(self.update_time),
-            "etag": "1",
-        }});
-        if self.kind == "due" {
-            data["reminderTime"] = serde_json::json!(rfc(self.reminder_time));
-        }
-        serde_json::json!({
-            "specversion": "1.0", "id": self.id.to_string(),
-            "type": format!("todogenie.task.{}.v1", self.kind), "source": "/task-service",
-            "subject": self.task_id.to_string(), "time": rfc(chrono::Utc::now()),
-            "datacontenttype": "application/json", "data": data,
-        })
-        .to_string()
+        let reminder = (self.kind == EventKind::Due).then_some(self.reminder_time);
+        CloudEvent::new(self.id, self.kind, task, chrono::Utc::now(), reminder).to_json()
     }
 }
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        if let Some(tasks) = &self.tasks {
-            tasks.shutdown.cancel();
-        }
         if let Some(notifier) = self.notifier.take() {
             drop(notifier);
         }
         let mut databases = vec![self.db_name.clone()];
-        if let Some(tasks) = &self.tasks {
+        if let Some(tasks) = self.tasks.take() {
             databases.push(tasks.db_name.clone());
+            drop(tasks);
         }
-        let exchange = self.exchange.clone();
-        let queue = self.settings.amqp_queue.clone();
-        let url = format!("{}/postgres", postgres_base());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime starts")
-                .block_on(async move {
-                    // Let the killed notifier's connections go first.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Ok(mut conn) = PgConnection::connect(&url).await {
-                        for db in databases {
-                            let sql = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
-                            let _ = sqlx::query(&sql).execute(&mut conn).await;
-                        }
-                    }
-                    if let Ok(connection) =
-                        Connection::connect(AMQP_URL, ConnectionProperties::default()).await
-                    {
-                        if let Ok(channel) = connection.create_channel().await {
-                            for q in [queue.clone(), format!("{queue}.dead")] {
-                                let _ = channel
-                                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                                    .await;
-                            }
-                            for x in [exchange.clone(), format!("{exchange}.dlx")] {
-                                let _ = channel
-                                    .exchange_delete(
-                                        x.as_str().into(),
-                                        ExchangeDeleteOptions::default(),
-                                    )
-                                    .await;
-                            }
-                        }
-                    }
-                });
-        })
-        .join();
+        // Let the killed notifier's connections go first.
+        std::thread::sleep(Duration::from_millis(100));
+        todogenie_test_kit::clean_up(databases, Some(self.topology.clone()));
     }
-}
-
-/// Counts the messages in a queue (for the dead-letter queue).
-pub async fn queue_depth(queue: &str) -> u32 {
-    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            arguments,
-        )
-        .await
-        .unwrap();
-    let _ = connection.close(200, "done".into()).await;
-    declared.message_count()
 }

@@ -34,7 +34,7 @@ async fn a_forged_or_misshapen_webhook_is_refused_and_changes_nothing() {
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
     let stop = serde_json::to_vec(&pair.standin.webhooks.text_payload(DIGITS, "STOP")).unwrap();
-    let forged = notifier_service::webhooks::whatsapp::sign(b"not-the-app-secret", &stop);
+    let forged = todogenie_standin::sign(b"not-the-app-secret", &stop);
     assert_eq!(
         pair.standin
             .webhooks
@@ -47,7 +47,7 @@ async fn a_forged_or_misshapen_webhook_is_refused_and_changes_nothing() {
         401
     );
     // Signed, but a byte changed after signing.
-    let good = notifier_service::webhooks::whatsapp::sign(b"test-app-secret", &stop);
+    let good = todogenie_standin::sign(b"test-app-secret", &stop);
     let mut tampered = stop.clone();
     tampered.push(b' ');
     assert_eq!(

@@ -66,6 +66,17 @@ impl fmt::Display for TaskState {
     }
 }
 
+impl fmt::Display for Priority {
+    /// The proto enum name, as clients know it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Priority::Low => "PRIORITY_LOW",
+            Priority::Medium => "PRIORITY_MEDIUM",
+            Priority::High => "PRIORITY_HIGH",
+        })
+    }
+}
+
 /// Stored as 1..=3 so that ordering by the column orders by urgency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Priority {

@@ -13,7 +13,7 @@ pub use list::{
     Cursor, CursorValue, Direction, ListFilter, OrderBy, OwnerScope, PageSize, SortKey,
 };
 pub use schedule::{Recurrence, Reminder, Reminders, SnoozeDuration, TimeZone};
-pub use task::{to_stored_precision, Changed, Task, TaskPatch, TaskSpec};
+pub use task::{to_stored_precision, Changed, Rejected, Task, TaskPatch, TaskSpec};
 pub use text::{fold as tag_fold, Description, RequestId, Tags, TaskTitle};
 pub use todogenie_common::auth::UserId;
 pub use todogenie_common::FieldViolations;

@@ -8,7 +8,23 @@ use super::{
     Description, FieldViolations, Priority, Recurrence, Reminder, Reminders, Tags, TaskState,
     TaskTitle, TimeZone, UserId,
 };
-use crate::error::Error;
+
+/// Why the rules refuse a change.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// A field, or a combination of fields, is not allowed.
+    #[error("invalid argument: {0}")]
+    Invalid(FieldViolations),
+    /// The change is fine in itself, but not from the task's current state.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+}
+
+impl From<FieldViolations> for Rejected {
+    fn from(violations: FieldViolations) -> Self {
+        Rejected::Invalid(violations)
+    }
+}
 
 /// A checked request for a new task.
 #[derive(Debug, Clone)]
@@ -100,7 +116,7 @@ fn check_schedule(
 }
 
 impl Task {
-    pub fn new(spec: TaskSpec, now: DateTime<Utc>) -> Result<Self, Error> {
+    pub fn new(spec: TaskSpec, now: DateTime<Utc>) -> Result<Self, Rejected> {
         if !matches!(spec.state, TaskState::Pending | TaskState::InProgress) {
             return Err(FieldViolations::single(
                 "task.state",
@@ -150,7 +166,7 @@ impl Task {
 
     /// Applies `patch` under the lifecycle and schedule rules. A patch that
     /// sets every field to what it already is changes nothing.
-    pub fn apply(&mut self, patch: TaskPatch, now: DateTime<Utc>) -> Result<Changed, Error> {
+    pub fn apply(&mut self, patch: TaskPatch, now: DateTime<Utc>) -> Result<Changed, Rejected> {
         let mut next = self.clone();
         if let Some(title) = patch.title {
             next.title = title;
@@ -202,12 +218,12 @@ impl Task {
         Ok(changed)
     }
 
-    fn move_to(&mut self, to: TaskState, now: DateTime<Utc>) -> Result<(), Error> {
+    fn move_to(&mut self, to: TaskState, now: DateTime<Utc>) -> Result<(), Rejected> {
         if to == self.state {
             return Ok(());
         }
         if !self.state.may_become(to) {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Rejected::FailedPrecondition(format!(
                 "a task cannot go from {} to {}",
                 self.state, to
             )));
@@ -282,7 +298,7 @@ mod tests {
         }
     }
 
-    fn complete(task: &mut Task, now: DateTime<Utc>) -> Result<Changed, Error> {
+    fn complete(task: &mut Task, now: DateTime<Utc>) -> Result<Changed, Rejected> {
         let patch = TaskPatch {
             state: Some(TaskState::Completed),
             ..TaskPatch::default()
@@ -328,7 +344,9 @@ mod tests {
         let mut task = Task::new(spec(), now).unwrap();
         task.state = TaskState::Archived;
         let err = complete(&mut task, now).unwrap_err();
-        assert!(matches!(err, Error::FailedPrecondition(m) if m.contains("TASK_STATE_ARCHIVED")));
+        assert!(
+            matches!(err, Rejected::FailedPrecondition(m) if m.contains("TASK_STATE_ARCHIVED"))
+        );
     }
 
     #[test]
@@ -343,6 +361,6 @@ mod tests {
             due_time: Some(None),
             ..TaskPatch::default()
         };
-        assert!(matches!(task.apply(clear, now), Err(Error::Invalid(_))));
+        assert!(matches!(task.apply(clear, now), Err(Rejected::Invalid(_))));
     }
 }

@@ -1,68 +1,23 @@
-//! Task events: what each committed change or due reminder publishes
-//! (CONTRACT §4), rendered as CloudEvents 1.0 structured JSON.
+//! Task events as task-service produces them: each committed change or due
+//! reminder, rendered in the shared contract (`todogenie_common::events`)
+//! and handed to the store as a plain outbox record.
 
-mod task_json;
-mod traceparent;
-
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use task_json::TaskJson;
-pub use traceparent::TraceParent;
+use todogenie_common::events::ReminderJson;
+pub use todogenie_common::events::{rfc3339, CloudEvent, EventKind, TaskJson, TraceParent};
 
-use crate::domain::{Task, TaskState};
+use crate::domain::{Reminder, Task, TaskState};
+use crate::store::outbox::OutboxRecord;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Created,
-    Updated,
-    Completed,
-    Deleted,
-    Due,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 5] = [
-        EventKind::Created,
-        EventKind::Updated,
-        EventKind::Completed,
-        EventKind::Deleted,
-        EventKind::Due,
-    ];
-
-    fn word(self) -> &'static str {
-        match self {
-            EventKind::Created => "created",
-            EventKind::Updated => "updated",
-            EventKind::Completed => "completed",
-            EventKind::Deleted => "deleted",
-            EventKind::Due => "due",
-        }
-    }
-
-    /// `task.created`, …: the AMQP routing key.
-    pub fn routing_key(self) -> String {
-        format!("task.{}", self.word())
-    }
-
-    /// `todogenie.task.created.v1`, …: the CloudEvents `type`.
-    pub fn cloudevent_type(self) -> String {
-        format!("todogenie.task.{}.v1", self.word())
-    }
-
-    pub fn from_cloudevent_type(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.cloudevent_type() == value)
-    }
-
-    /// A change that moves a task into COMPLETED is `task.completed`; any
-    /// other change is `task.updated`.
-    pub fn of_change(before: TaskState, after: TaskState) -> Self {
-        if after == TaskState::Completed && before != TaskState::Completed {
-            EventKind::Completed
-        } else {
-            EventKind::Updated
-        }
+/// A change that moves a task into COMPLETED is `task.completed`; any other
+/// change is `task.updated`.
+pub fn kind_of_change(before: TaskState, after: TaskState) -> EventKind {
+    if after == TaskState::Completed && before != TaskState::Completed {
+        EventKind::Completed
+    } else {
+        EventKind::Updated
     }
 }
 
@@ -76,32 +31,6 @@ pub struct TaskEvent {
     /// For `task.due`: the reminder's fire time.
     pub reminder_time: Option<DateTime<Utc>>,
     pub traceparent: TraceParent,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventData {
-    pub task: TaskJson,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reminder_time: Option<String>,
-}
-
-/// The CloudEvents envelope, structured mode.
-#[derive(Serialize, Deserialize)]
-pub struct CloudEvent {
-    pub specversion: String,
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub source: String,
-    pub subject: String,
-    pub time: String,
-    pub datacontenttype: String,
-    pub data: EventData,
-}
-
-pub fn rfc3339(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 impl TaskEvent {
@@ -130,24 +59,61 @@ impl TaskEvent {
     }
 
     pub fn to_cloudevent(&self) -> CloudEvent {
-        CloudEvent {
-            specversion: "1.0".into(),
-            id: self.id.to_string(),
-            kind: self.kind.cloudevent_type(),
-            source: "/task-service".into(),
-            subject: self.task.id.to_string(),
-            time: rfc3339(self.time),
-            datacontenttype: "application/json".into(),
-            data: EventData {
-                task: TaskJson::from(&self.task),
-                reminder_time: self.reminder_time.map(rfc3339),
-            },
-        }
+        CloudEvent::new(
+            self.id,
+            self.kind,
+            task_json(&self.task),
+            self.time,
+            self.reminder_time,
+        )
     }
 
-    /// The message body: CloudEvents structured JSON.
-    pub fn payload(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_cloudevent()).expect("an event always serialises")
+    /// What the outbox keeps of it: the body and how to route it.
+    pub fn to_outbox(&self) -> OutboxRecord {
+        OutboxRecord {
+            event_id: self.id,
+            routing_key: self.kind.routing_key(),
+            payload: self.to_cloudevent().to_json(),
+            traceparent: self.traceparent.as_str().to_owned(),
+            due_time: self.reminder_time,
+        }
+    }
+}
+
+/// The task in protobuf's JSON mapping, every field present except unset
+/// times.
+pub fn task_json(task: &Task) -> TaskJson {
+    TaskJson {
+        id: task.id.to_string(),
+        owner: task.owner.as_str().to_owned(),
+        title: task.title.as_str().to_owned(),
+        description: task.description.as_str().to_owned(),
+        state: task.state.to_string(),
+        priority: task.priority.to_string(),
+        tags: task.tags.as_slice().to_vec(),
+        due_time: task.due_time.map(rfc3339),
+        time_zone: task.time_zone.name().to_owned(),
+        recurrence: task.recurrence.as_str().to_owned(),
+        reminders: task
+            .reminders
+            .as_slice()
+            .iter()
+            .map(|r| match *r {
+                Reminder::At(t) => ReminderJson {
+                    at_time: Some(rfc3339(t)),
+                    before_due: None,
+                },
+                Reminder::BeforeDueSecs(s) => ReminderJson {
+                    at_time: None,
+                    before_due: Some(format!("{s}s")),
+                },
+            })
+            .collect(),
+        series_id: task.series_id.map(|id| id.to_string()).unwrap_or_default(),
+        create_time: rfc3339(task.create_time),
+        update_time: rfc3339(task.update_time),
+        complete_time: task.complete_time.map(rfc3339),
+        etag: task.etag(),
     }
 }
 
@@ -172,7 +138,8 @@ mod tests {
         };
         let task = Task::new(spec, Utc::now()).unwrap();
         let event = TaskEvent::due(&task, task.due_time.unwrap(), Utc::now());
-        let json: serde_json::Value = serde_json::from_slice(&event.payload()).unwrap();
+        let record = event.to_outbox();
+        let json: serde_json::Value = serde_json::from_slice(&record.payload).unwrap();
         assert_eq!(json["specversion"], "1.0");
         assert_eq!(json["type"], "todogenie.task.due.v1");
         assert_eq!(json["source"], "/task-service");
@@ -185,6 +152,11 @@ mod tests {
         assert_eq!(t["timeZone"], "Europe/Berlin");
         assert_eq!(t["dueTime"], "2027-01-15T08:00:00Z");
         assert_eq!(t["reminders"][0]["beforeDue"], "3600s");
-        assert_eq!(event.kind.routing_key(), "task.due");
+        assert_eq!(t["description"], "");
+        assert!(t.get("completeTime").is_none());
+        assert_eq!(record.routing_key, "task.due");
+        assert_eq!(record.due_time, task.due_time);
+        let back = CloudEvent::from_json(&record.payload).unwrap();
+        assert_eq!(back, event.to_cloudevent());
     }
 }

@@ -1,8 +1,8 @@
-//! Where requests enter: the gRPC TaskService, its conversions between
-//! protobuf and domain types, and the error mapping.
+//! Where requests enter: the gRPC TaskService and its conversions between
+//! protobuf and domain types (errors map to `Status` in
+//! `todogenie_common::error`).
 
 pub mod convert;
-mod status;
 mod task_service;
 
 pub use task_service::TaskApi;

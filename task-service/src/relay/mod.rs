@@ -17,6 +17,9 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use todogenie_common::amqp::Topology;
+use todogenie_common::backoff::{backoff, backoff_between};
+
 use crate::store::outbox;
 use crate::wake::Wake;
 pub use publisher::{Delivery, Publisher};
@@ -30,7 +33,7 @@ const FALLBACK_POLL: Duration = Duration::from_secs(5);
 pub struct Relay {
     pool: PgPool,
     amqp_url: String,
-    exchange: String,
+    topology: Topology,
     /// Whether the relay holds a working broker connection (for /readyz).
     broker_up: Arc<AtomicBool>,
     wake: Wake,
@@ -48,23 +51,29 @@ pub enum Outcome {
     Idle,
 }
 
-/// Delay before an event no queue took is offered again: 1 s doubling to 60 s.
+/// Delay before an event no queue took is offered again: 2 s after the
+/// first attempt, doubling to 60 s.
 fn unroutable_retry(attempts: i32) -> Duration {
-    Duration::from_secs(1u64 << attempts.clamp(0, 6) as u32).min(Duration::from_secs(60))
+    let attempts = u32::try_from(attempts).unwrap_or(0);
+    backoff_between(
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        attempts + 1,
+    )
 }
 
 impl Relay {
     pub fn new(
         pool: PgPool,
         amqp_url: String,
-        exchange: String,
+        topology: Topology,
         broker_up: Arc<AtomicBool>,
         wake: Wake,
     ) -> Self {
         Self {
             pool,
             amqp_url,
-            exchange,
+            topology,
             broker_up,
             wake,
             batch: 1000,
@@ -141,7 +150,7 @@ impl Relay {
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
             let Some(current) = publisher.as_ref() else {
-                match Publisher::connect(&self.amqp_url, &self.exchange).await {
+                match Publisher::connect_declaring(&self.amqp_url, &self.topology).await {
                     Ok(connected) => {
                         if failures > 0 {
                             tracing::info!("outbox relay reconnected to RabbitMQ");
@@ -203,11 +212,6 @@ impl Relay {
         self.broker_up.store(up, Ordering::SeqCst);
         metrics::gauge!("amqp_connected").set(if up { 1.0 } else { 0.0 });
     }
-}
-
-/// 100 ms doubling to 5 s: quick after a blip, gentle during an outage.
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5))
 }
 
 async fn sleep_or_cancel(duration: Duration, shutdown: &CancellationToken) {

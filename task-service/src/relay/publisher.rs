@@ -3,14 +3,11 @@
 //! flight at once and reports, per row, what the broker said.
 
 use anyhow::Context;
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use todogenie_common::amqp::{self, Topology};
+use todogenie_common::events::CONTENT_TYPE;
 
 use crate::store::outbox::OutboxRow;
 
@@ -33,62 +30,23 @@ pub struct Publisher {
     exchange: String,
 }
 
-/// Declares the durable topic exchange the events go to.
-pub async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin::Result<()> {
-    channel
-        .exchange_declare(
-            exchange.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-}
-
-/// Declares the exchange and a private queue (exclusive, server-named,
-/// gone with the connection) bound to it with `routing_key`; returns its name.
-pub async fn bind_private_queue(
-    channel: &Channel,
-    exchange: &str,
-    routing_key: &str,
-) -> lapin::Result<ShortString> {
-    declare_exchange(channel, exchange).await?;
-    let options = QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..QueueDeclareOptions::default()
-    };
-    let queue = channel
-        .queue_declare("".into(), options, FieldTable::default())
-        .await?;
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            routing_key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(queue.name().clone())
-}
-
 impl Publisher {
+    /// Connects and declares the whole event topology (the notifier's queue
+    /// too, so that what we publish before its first start waits there).
+    pub async fn connect_declaring(url: &str, topology: &Topology) -> anyhow::Result<Self> {
+        let publisher = Self::connect(url, &topology.exchange).await?;
+        topology
+            .declare(&publisher.channel)
+            .await
+            .context("cannot declare the event topology")?;
+        Ok(publisher)
+    }
+
+    /// Connects and declares only the exchange.
     pub async fn connect(url: &str, exchange: &str) -> anyhow::Result<Self> {
-        // Named so operators (and tests) can tell our connections apart.
-        let properties = ConnectionProperties::default()
-            .with_connection_name(format!("task-service relay {exchange}").into());
-        let connection = Connection::connect(url, properties)
-            .await
-            .context("cannot connect to RabbitMQ")?;
-        let channel = connection
-            .create_channel()
-            .await
-            .context("cannot open a channel")?;
-        declare_exchange(&channel, exchange)
+        let (connection, channel) =
+            amqp::connect(url, &format!("task-service relay {exchange}")).await?;
+        amqp::declare_exchange(&channel, exchange)
             .await
             .with_context(|| format!("cannot declare exchange {exchange}"))?;
         // Confirms: a row leaves the outbox only once the broker has it.
@@ -113,7 +71,7 @@ impl Publisher {
                 AMQPValue::LongString(row.traceparent.as_str().into()),
             );
             let properties = BasicProperties::default()
-                .with_content_type("application/cloudevents+json".into())
+                .with_content_type(CONTENT_TYPE.into())
                 // 2: persistent, so a durable queue keeps it across broker restarts.
                 .with_delivery_mode(2)
                 .with_message_id(row.event_id.to_string().into())

@@ -38,6 +38,8 @@ pub async fn spawn_next(
     let next = task.next_occurrence(next_due, now);
     let created = TaskEvent::new(EventKind::Created, &next, now, trace.clone());
     let fire_times = next.upcoming_fire_times(now);
-    let inserted = store::tasks::insert_new(&mut *conn, &next, &fire_times, None, &created).await?;
+    let inserted =
+        store::tasks::insert_new(&mut *conn, &next, &fire_times, None, &created.to_outbox())
+            .await?;
     Ok(inserted.then_some(next))
 }

@@ -13,7 +13,7 @@ use crate::domain::{
     Task, TaskPatch, TaskSpec, TaskState,
 };
 use crate::error::{Error, Result};
-use crate::events::{EventKind, TaskEvent, TraceParent};
+use crate::events::{self, EventKind, TaskEvent, TraceParent};
 use crate::store;
 use crate::wake::Wake;
 
@@ -68,7 +68,15 @@ impl Tasks {
         });
         let fire_times = task.upcoming_fire_times(now);
         let created = TaskEvent::new(EventKind::Created, &task, now, trace);
-        if store::tasks::insert_new(&self.pool, &task, &fire_times, stored_key, &created).await? {
+        if store::tasks::insert_new(
+            &self.pool,
+            &task,
+            &fire_times,
+            stored_key,
+            &created.to_outbox(),
+        )
+        .await?
+        {
             self.committed();
             return Ok(task);
         }
@@ -162,7 +170,11 @@ impl Tasks {
         trace: TraceParent,
     ) -> Result<(Task, Option<Task>)> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot begin a transaction")?;
         let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
         if let Some(etag) = etag {
             if etag != task.etag() {
@@ -190,27 +202,31 @@ impl Tasks {
             let times = task.upcoming_fire_times(now);
             store::reminders::replace_rule_times(&mut tx, task.id, &times).await?;
         }
-        let kind = EventKind::of_change(before, task.state);
+        let kind = events::kind_of_change(before, task.state);
         let event = TaskEvent::new(kind, &task, now, trace.clone());
-        store::outbox::enqueue(&mut tx, &[event]).await?;
+        store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;
         let next = if closes(before, task.state) {
             super::recurrence::spawn_next(&mut tx, &mut task, now, &trace).await?
         } else {
             None
         };
-        tx.commit().await?;
+        tx.commit().await.context("cannot commit")?;
         self.committed();
         Ok((task, next))
     }
 
     pub async fn delete(&self, caller: &Caller, id: Uuid, trace: TraceParent) -> Result<()> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot begin a transaction")?;
         let task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
         store::tasks::delete(&mut tx, task.id).await?;
         let event = TaskEvent::new(EventKind::Deleted, &task, now, trace);
-        store::outbox::enqueue(&mut tx, &[event]).await?;
-        tx.commit().await?;
+        store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;
+        tx.commit().await.context("cannot commit")?;
         self.committed();
         Ok(())
     }
@@ -224,7 +240,11 @@ impl Tasks {
         trace: TraceParent,
     ) -> Result<Task> {
         let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot begin a transaction")?;
         let mut task = visible(caller, store::tasks::get_for_update(&mut tx, id).await?)?;
         if !task.state.is_open() {
             return Err(Error::FailedPrecondition(format!(
@@ -237,8 +257,8 @@ impl Tasks {
         task.touch(now);
         store::tasks::update(&mut tx, &task).await?;
         let event = TaskEvent::new(EventKind::Updated, &task, now, trace);
-        store::outbox::enqueue(&mut tx, &[event]).await?;
-        tx.commit().await?;
+        store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;
+        tx.commit().await.context("cannot commit")?;
         self.committed();
         Ok(task)
     }
@@ -253,7 +273,7 @@ fn closes(before: TaskState, after: TaskState) -> bool {
 fn visible(caller: &Caller, task: Option<Task>) -> Result<Task> {
     match task {
         Some(task) if caller.may_act_for(&task.owner) => Ok(task),
-        _ => Err(Error::NotFound),
+        _ => Err(Error::NotFound("task")),
     }
 }
 

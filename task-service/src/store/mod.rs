@@ -8,37 +8,26 @@ pub mod requests;
 pub mod schedule;
 pub mod tasks;
 
-use std::time::Duration;
-
-use anyhow::Context;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use todogenie_common::db::PoolSpec;
+
+pub use todogenie_common::db::ping;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Creates the database if it is missing, opens a sized pool and applies
-/// the migrations (sqlx holds an advisory lock, so replicas may race here).
+/// The setting the database URL comes from, for errors.
+const URL_SETTING: &str = "TASK_DATABASE_URL";
+
+/// Creates the database if it is missing, opens the API's pool and applies
+/// the migrations.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    ensure_database(url).await?;
-    let options: PgConnectOptions = url
-        .parse()
-        .context("TASK_DATABASE_URL is not a valid PostgreSQL URL")?;
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .min_connections(2)
-        // Fail an RPC in seconds, not sqlx's default 30 s, when the pool is dry.
-        .acquire_timeout(Duration::from_secs(3))
-        // The default pings before every checkout: a round trip per query.
-        // Broken connections surface as errors and are replaced instead.
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
-        .context("cannot connect to PostgreSQL")?;
-    MIGRATOR
-        .run(&pool)
-        .await
-        .context("cannot apply migrations")?;
-    Ok(pool)
+    let spec = PoolSpec {
+        url,
+        setting: URL_SETTING,
+        max_connections,
+        session: &[],
+    };
+    todogenie_common::db::connect(&spec, &MIGRATOR).await
 }
 
 /// How a background worker's connections commit.
@@ -64,23 +53,18 @@ pub async fn connect_worker_pool(
     max_connections: u32,
     commit: Commit,
 ) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = url
-        .parse()
-        .context("TASK_DATABASE_URL is not a valid PostgreSQL URL")?;
     let synchronous_commit = match commit {
         Commit::Durable => "on",
         Commit::Asynchronous => "off",
     };
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(3))
-        .test_before_acquire(false)
-        .connect_with(options.options([
+    let spec = PoolSpec {
+        url,
+        setting: URL_SETTING,
+        max_connections,
+        session: &[
             ("synchronous_commit", synchronous_commit),
             ("enable_seqscan", "off"),
-        ]))
-        .await
-        .context("cannot connect a worker to PostgreSQL")
+        ],
+    };
+    spec.open(0).await
 }
-
-pub use todogenie_common::db::{ensure_database, ping};

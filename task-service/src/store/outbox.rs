@@ -8,21 +8,27 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::events::TaskEvent;
+/// An event as the outbox keeps it: its id, where it goes, its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub event_id: Uuid,
+    pub routing_key: String,
+    pub payload: Vec<u8>,
+    pub traceparent: String,
+    /// For a reminder: its fire time, to measure the publish lag.
+    pub due_time: Option<DateTime<Utc>>,
+}
 
-/// Writes `events` in the caller's transaction (one statement).
-pub async fn enqueue(conn: &mut PgConnection, events: &[TaskEvent]) -> anyhow::Result<()> {
-    if events.is_empty() {
+/// Writes `records` in the caller's transaction (one statement).
+pub async fn enqueue(conn: &mut PgConnection, records: &[OutboxRecord]) -> anyhow::Result<()> {
+    if records.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let keys: Vec<String> = events.iter().map(|e| e.kind.routing_key()).collect();
-    let payloads: Vec<Vec<u8>> = events.iter().map(TaskEvent::payload).collect();
-    let traces: Vec<String> = events
-        .iter()
-        .map(|e| e.traceparent.as_str().to_owned())
-        .collect();
-    let due: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.reminder_time).collect();
+    let ids: Vec<Uuid> = records.iter().map(|e| e.event_id).collect();
+    let keys: Vec<&str> = records.iter().map(|e| e.routing_key.as_str()).collect();
+    let payloads: Vec<&[u8]> = records.iter().map(|e| e.payload.as_slice()).collect();
+    let traces: Vec<&str> = records.iter().map(|e| e.traceparent.as_str()).collect();
+    let due: Vec<Option<DateTime<Utc>>> = records.iter().map(|e| e.due_time).collect();
     sqlx::query(
         "INSERT INTO outbox (event_id, routing_key, payload, traceparent, due_time) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[])",

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::outbox::OutboxRecord;
 use crate::domain::{
     Description, Priority, Recurrence, Reminder, Reminders, Tags, Task, TaskState, TaskTitle,
     TimeZone, UserId,
 };
-use crate::events::TaskEvent;
 
 /// The columns every query that returns tasks selects, in [`TaskRow`] order.
 pub const COLUMNS: &str = "id, owner, title, description, state, priority, tags, due_time, \
@@ -92,8 +92,9 @@ pub async fn insert_new(
     task: &Task,
     fire_times: &[DateTime<Utc>],
     key: Option<RequestKey<'_>>,
-    created: &TaskEvent,
+    created: &OutboxRecord,
 ) -> anyhow::Result<bool> {
+    debug_assert_eq!(created.routing_key, "task.created");
     let inserted: bool = sqlx::query_scalar(
         "WITH claim AS ( \
              INSERT INTO create_requests (owner, request_id, request_hash, task_id, create_time) \
@@ -142,9 +143,9 @@ pub async fn insert_new(
     .bind(fire_times)
     .bind(super::requests::RETENTION_HOURS)
     .bind(task.series_start)
-    .bind(created.id)
-    .bind(created.payload())
-    .bind(created.traceparent.as_str())
+    .bind(created.event_id)
+    .bind(&created.payload)
+    .bind(&created.traceparent)
     .fetch_one(executor)
     .await
     .context("cannot insert task")?;

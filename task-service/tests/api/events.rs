@@ -227,12 +227,12 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
         task_service::wake::Wake::start(pool.clone(), tokio_util::sync::CancellationToken::new());
     let relay = Relay::new(
         pool.clone(),
-        crate::tap::AMQP_URL.into(),
-        exchange.clone(),
+        todogenie_test_kit::AMQP_URL.into(),
+        todogenie_common::amqp::Topology::new(exchange.clone(), format!("{exchange}.q")),
         Arc::new(AtomicBool::new(true)),
         wake,
     );
-    let publisher = Publisher::connect(crate::tap::AMQP_URL, &exchange)
+    let publisher = Publisher::connect(todogenie_test_kit::AMQP_URL, &exchange)
         .await
         .unwrap();
     assert_eq!(
@@ -253,7 +253,7 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
     );
 
     // A queue appears; once the retry is due, the event goes out and leaves.
-    let tap = crate::tap::EventTap::start(&exchange).await;
+    let tap = todogenie_test_kit::EventTap::start(&exchange).await;
     sqlx::query("UPDATE outbox SET claimed_until = now()")
         .execute(&pool)
         .await
@@ -270,4 +270,27 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
     assert_eq!(left, 0);
     publisher.close().await;
     pool.close().await;
+}
+
+#[tokio::test]
+async fn events_published_before_the_notifier_ever_started_wait_in_its_queue() {
+    // task-service declares the notifier's queue itself: nothing it publishes
+    // before the notifier's first start is lost.
+    let app = spawn_app().await;
+    app.ready().await;
+    let mut alice = app.user("alice").await;
+    alice
+        .create_task(create(titled("Before the notifier")))
+        .await
+        .unwrap();
+    let queue = app.topology.queue.clone();
+    todogenie_test_kit::poll(
+        std::time::Duration::from_secs(10),
+        "task.created in the notifier's queue",
+        || {
+            let queue = queue.clone();
+            async move { todogenie_test_kit::queue_depth(&queue).await == 1 }
+        },
+    )
+    .await;
 }

@@ -12,6 +12,5 @@ mod operations;
 mod read_delete;
 mod recurrence;
 mod reminders;
-mod tap;
 mod update;
 mod watch;

@@ -18,7 +18,7 @@ use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOpti
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sqlx::PgPool;
-use task_service::relay::publisher::bind_private_queue;
+use todogenie_common::amqp::{bind_private_queue, Topology};
 
 pub struct EventArgs {
     pub amqp_url: String,
@@ -34,7 +34,7 @@ type Deliveries = Arc<Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>>;
 
 pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
     // Where the notifier's queue would be: every event is routed and stored.
-    let sink = bind_sink(&args.amqp_url, &args.exchange).await?;
+    let sink = bind_sink(&args.amqp_url, &bench_topology(&args.exchange)).await?;
     let deliveries = consume_due(&args.amqp_url, &args.exchange).await?;
     wait_for_relay(pool).await?;
 
@@ -112,7 +112,13 @@ async fn connect(url: &str) -> anyhow::Result<(Connection, lapin::Channel)> {
     Ok((connection, channel))
 }
 
-/// A queue bound to every event, kept while the value lives.
+/// The bench's event topology: the notifier's queue on it is the sink.
+pub fn bench_topology(exchange: &str) -> Topology {
+    Topology::new(exchange, format!("{exchange}.notifier"))
+}
+
+/// The notifier's queue, where every event is routed and stored as in
+/// production (not consumed: a consumer is another service's CPU).
 pub struct Sink {
     _connection: Connection,
     channel: lapin::Channel,
@@ -132,14 +138,17 @@ impl Sink {
     }
 }
 
-pub async fn bind_sink(url: &str, exchange: &str) -> anyhow::Result<Sink> {
+pub async fn bind_sink(url: &str, topology: &Topology) -> anyhow::Result<Sink> {
     let (connection, channel) = connect(url).await?;
-    let queue = bind_private_queue(&channel, exchange, "task.#").await?;
-    Ok(Sink {
+    topology.declare(&channel).await?;
+    let sink = Sink {
         _connection: connection,
         channel,
-        queue,
-    })
+        queue: topology.queue.as_str().into(),
+    };
+    // What an earlier run left behind.
+    sink.purge().await?;
+    Ok(sink)
 }
 
 /// A queue for `task.due` consumed without acks; records (fire time, arrival).
@@ -281,7 +290,7 @@ async fn sample_payload(pool: &PgPool) -> anyhow::Result<Vec<u8>> {
         Utc::now(),
         task_service::events::TraceParent::new_trace(),
     );
-    Ok(event.payload())
+    Ok(event.to_outbox().payload)
 }
 
 /// Times the relay draining `n` outbox rows, from the commit of the

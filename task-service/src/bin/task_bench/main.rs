@@ -23,6 +23,7 @@ use task_service::auth::{JwtKeys, JwtSecret, Role};
 use task_service::config::Settings;
 use task_service::domain::UserId;
 use task_service::startup::Application;
+use todogenie_common::settings::SharedSettings;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -103,19 +104,23 @@ async fn main() -> anyhow::Result<()> {
         seed::recreate_database(&args.postgres_url, &args.database).await?;
     }
 
+    let topology = events::bench_topology(&format!("bench.{}", args.database));
     let settings = Settings {
+        shared: SharedSettings {
+            amqp_url: args.amqp_url.clone(),
+            amqp_exchange: topology.exchange.clone(),
+            amqp_queue: topology.queue.clone(),
+            jwt_secret: JwtSecret::new(SECRET.into()).map_err(anyhow::Error::msg)?,
+            log_filter: "warn".into(),
+            log_format: "text".into(),
+        },
         grpc_addr: "127.0.0.1:0".parse()?,
         http_addr: "127.0.0.1:0".parse()?,
         database_url: database_url.clone(),
         database_max_connections: args.pool,
-        amqp_url: args.amqp_url.clone(),
-        amqp_exchange: format!("bench.{}", args.database),
-        jwt_secret: JwtSecret::new(SECRET.into()).map_err(anyhow::Error::msg)?,
-        log_filter: "warn".into(),
-        log_format: "text".into(),
         rpc_timeout: Duration::from_secs(30),
     };
-    let keys = Arc::new(JwtKeys::new(&settings.jwt_secret));
+    let keys = Arc::new(JwtKeys::new(&settings.shared.jwt_secret));
     let app = Application::build(settings)
         .await
         .context("start task-service")?;
@@ -151,10 +156,10 @@ async fn main() -> anyhow::Result<()> {
             args.seconds,
             num_cores()
         );
-        // A queue where the notifier's would be, so that every event is
-        // routed and stored as in production (nobody consumes it here: the
-        // consumer's CPU is another service's).
-        let _sink = events::bind_sink(&args.amqp_url, &format!("bench.{}", args.database)).await?;
+        // The notifier's queue: every event is routed and stored as in
+        // production (nobody consumes it here: the consumer's CPU is
+        // another service's).
+        let _sink = events::bind_sink(&args.amqp_url, &topology).await?;
         rpc_and_pgbench(&args, &target, &database_url).await?;
     }
     if !args.skip_seed {

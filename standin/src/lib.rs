@@ -9,6 +9,8 @@
 mod rules;
 mod webhooks;
 
+pub use webhooks::sign;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

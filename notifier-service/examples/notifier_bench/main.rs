@@ -8,7 +8,7 @@
 //! explain), 130429s, and the notifier's peak RSS.
 //!
 //!   cargo build --release -p notifier-service
-//!   cargo run --release -p notifier-service --bin notifier-bench
+//!   cargo run --release -p notifier-service --example notifier-bench
 
 use std::time::Duration;
 
@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use notifier_service::standin::{CloudApi, StandinConfig};
 use sqlx::{Connection as _, PgConnection};
+use todogenie_standin::{CloudApi, StandinConfig};
 
 #[derive(Parser)]
 struct Args {

@@ -12,7 +12,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
 
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+use crate::AMQP_URL;
 
 /// One delivered message.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl EventTap {
         let queue = format!("tap.{exchange}");
         let connection = connect().await;
         let channel = connection.create_channel().await.unwrap();
-        task_service::relay::publisher::declare_exchange(&channel, exchange)
+        todogenie_common::amqp::declare_exchange(&channel, exchange)
             .await
             .unwrap();
         channel
@@ -207,7 +207,7 @@ impl Drop for EventTap {
     fn drop(&mut self) {
         self.task.abort();
         let queue = self.queue.clone();
-        crate::helpers::block_on_own_runtime(async move {
+        crate::block_on_own_runtime(async move {
             if let Ok(connection) =
                 Connection::connect(AMQP_URL, ConnectionProperties::default()).await
             {

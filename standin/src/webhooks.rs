@@ -5,8 +5,18 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use super::StandinConfig;
-use crate::webhooks::whatsapp::sign;
+
+/// `X-Hub-Signature-256` as Meta computes it: HMAC-SHA256 of the raw body
+/// with the app secret, hex, after `sha256=`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
 
 #[derive(Clone)]
 pub struct Webhooks {

@@ -1,33 +1,40 @@
 //! The Task in protobuf's JSON mapping (lowerCamelCase names, enum names as
 //! strings, RFC 3339 times, durations as "3600s"), as events carry it, and
-//! back to protobuf for WatchTasks.
+//! back to protobuf for WatchTasks. Every field is written, except unset
+//! times (README, "Behaviour where the contract is silent").
 
 use serde::{Deserialize, Serialize};
 use todogenie_proto::v1 as pb;
 
-use super::rfc3339;
-use crate::domain::{Reminder, Task};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskJson {
     pub id: String,
     pub owner: String,
     pub title: String,
+    #[serde(default)]
     pub description: String,
     pub state: String,
+    #[serde(default)]
     pub priority: String,
+    #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_time: Option<String>,
+    #[serde(default)]
     pub time_zone: String,
+    #[serde(default)]
     pub recurrence: String,
+    #[serde(default)]
     pub reminders: Vec<ReminderJson>,
+    #[serde(default)]
     pub series_id: String,
+    #[serde(default)]
     pub create_time: String,
     pub update_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complete_time: Option<String>,
+    #[serde(default)]
     pub etag: String,
 }
 
@@ -40,54 +47,16 @@ pub struct ReminderJson {
     pub before_due: Option<String>,
 }
 
-impl From<&Task> for TaskJson {
-    fn from(task: &Task) -> Self {
-        let pb = crate::grpc::convert::task_out(task);
-        let state = pb.state().as_str_name().to_owned();
-        let priority = pb.priority().as_str_name().to_owned();
-        Self {
-            id: pb.id,
-            owner: pb.owner,
-            title: pb.title,
-            description: pb.description,
-            state,
-            priority,
-            tags: pb.tags,
-            due_time: task.due_time.map(rfc3339),
-            time_zone: pb.time_zone,
-            recurrence: pb.recurrence,
-            reminders: task
-                .reminders
-                .as_slice()
-                .iter()
-                .map(|r| match *r {
-                    Reminder::At(t) => ReminderJson {
-                        at_time: Some(rfc3339(t)),
-                        before_due: None,
-                    },
-                    Reminder::BeforeDueSecs(s) => ReminderJson {
-                        at_time: None,
-                        before_due: Some(format!("{s}s")),
-                    },
-                })
-                .collect(),
-            series_id: pb.series_id,
-            create_time: rfc3339(task.create_time),
-            update_time: rfc3339(task.update_time),
-            complete_time: task.complete_time.map(rfc3339),
-            etag: pb.etag,
-        }
-    }
-}
-
 fn timestamp(raw: &str) -> Option<prost_types::Timestamp> {
-    chrono::DateTime::parse_from_rfc3339(raw)
-        .ok()
-        .map(|t| crate::grpc::convert::timestamp_out(t.to_utc()))
+    let time = chrono::DateTime::parse_from_rfc3339(raw).ok()?.to_utc();
+    Some(prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    })
 }
 
 impl From<&TaskJson> for pb::Task {
-    /// Values this service wrote; anything unreadable is left at its default.
+    /// Values task-service wrote; anything unreadable is left at its default.
     fn from(json: &TaskJson) -> Self {
         use pb::reminder::When;
         pb::Task {

@@ -1,0 +1,161 @@
+//! RabbitMQ as both services use it: a named connection, the topology
+//! declared in one place (README, "Events"), private queues for live views,
+//! (reconnect loops wait by `crate::backoff`).
+
+use anyhow::Context;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+
+/// A poison message is dead-lettered after this many deliveries.
+pub const DELIVERY_LIMIT: i64 = 5;
+/// What the notifier's queue is bound to: every task event.
+pub const TASK_EVENTS: &str = "task.#";
+
+/// The exchange task events go to and the notifier's queue on it. Both
+/// services declare all of it at start, with the same arguments (RabbitMQ
+/// refuses a second declaration that differs), so events published before
+/// the notifier's first start wait in its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub exchange: String,
+    pub queue: String,
+}
+
+impl Topology {
+    pub fn new(exchange: impl Into<String>, queue: impl Into<String>) -> Self {
+        Self {
+            exchange: exchange.into(),
+            queue: queue.into(),
+        }
+    }
+
+    /// Where the notifier's queue sends what it gives up on.
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.exchange)
+    }
+
+    /// Keeps dead letters for an operator to read, not dropped.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+
+    /// Declares the exchange, the dead-letter exchange and its queue, and the
+    /// notifier's quorum queue bound to `task.#`. Idempotent.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let dlx = self.dead_letter_exchange();
+        declare_exchange(channel, &self.exchange).await?;
+        declare_exchange(channel, &dlx).await?;
+        // Quorum queues are replicated and durable: events survive a broker
+        // restart.
+        let mut quorum = FieldTable::default();
+        quorum.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+        let dead = self.dead_letter_queue();
+        declare_durable_queue(channel, &dead, quorum.clone()).await?;
+        bind(channel, &dead, &dlx, "#").await?;
+        let mut arguments = quorum;
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(dlx.as_str())),
+        );
+        // A message that keeps failing is dead-lettered instead of looping.
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
+        declare_durable_queue(channel, &self.queue, arguments).await?;
+        bind(channel, &self.queue, &self.exchange, TASK_EVENTS).await
+    }
+}
+
+/// Declares a durable topic exchange.
+pub async fn declare_exchange(channel: &Channel, exchange: &str) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+}
+
+async fn declare_durable_queue(
+    channel: &Channel,
+    queue: &str,
+    arguments: FieldTable,
+) -> lapin::Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), durable, arguments)
+        .await
+        .map(drop)
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Declares the exchange and a private queue (exclusive, server-named, gone
+/// with the connection) bound to it with `routing_key`; returns its name.
+pub async fn bind_private_queue(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+) -> lapin::Result<ShortString> {
+    declare_exchange(channel, exchange).await?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await?;
+    bind(channel, queue.name().as_str(), exchange, routing_key).await?;
+    Ok(queue.name().clone())
+}
+
+/// Opens a connection named `name` (operators and tests tell our
+/// connections apart by it) and one channel on it.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<(Connection, Channel)> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    let connection = Connection::connect(url, properties)
+        .await
+        .context("cannot connect to RabbitMQ")?;
+    let channel = connection
+        .create_channel()
+        .await
+        .context("cannot open a channel")?;
+    Ok((connection, channel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_are_named_after_the_exchange_and_queue() {
+        let topology = Topology::new("todogenie.events", "notifier.task-events");
+        assert_eq!(topology.dead_letter_exchange(), "todogenie.events.dlx");
+        assert_eq!(topology.dead_letter_queue(), "notifier.task-events.dead");
+    }
+}

@@ -1,0 +1,125 @@
+//! The notifier's operations and who may do them (README, "Access"): a user
+//! reads only its own contact and notifications (another's is NOT_FOUND)
+//! and writes only its own contact (PERMISSION_DENIED); admin and service
+//! callers act for anyone. Paging of ListNotifications lives here too.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use todogenie_common::auth::Caller;
+use todogenie_common::page_token::PageTokens;
+use uuid::Uuid;
+
+use crate::domain::{Contact, ContactSpec, FieldViolations, Notification, Status, UserId};
+use crate::error::{Error, Result};
+use crate::store;
+
+/// One page of notifications; `next_page_token` is empty on the last.
+#[derive(Debug)]
+pub struct Page {
+    pub notifications: Vec<Notification>,
+    pub next_page_token: String,
+}
+
+/// What a ListNotifications asks for, parsed.
+#[derive(Debug)]
+pub struct ListQuery {
+    pub user: UserId,
+    /// Sorted and without repeats (the page token binds them).
+    pub statuses: Vec<Status>,
+    pub page_size: u16,
+    pub page_token: String,
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    pool: PgPool,
+    page_tokens: PageTokens,
+}
+
+impl Notifier {
+    pub fn new(pool: PgPool, page_tokens: PageTokens) -> Self {
+        Self { pool, page_tokens }
+    }
+
+    pub async fn upsert_contact(&self, caller: &Caller, spec: ContactSpec) -> Result<Contact> {
+        if !caller.may_act_for(&spec.user) {
+            return Err(Error::PermissionDenied(
+                "a user may change only its own contact".into(),
+            ));
+        }
+        let stored = store::contacts::upsert(&self.pool, &spec).await?;
+        tracing::info!(user = spec.user.as_str(), phone = %spec.phone_number.masked(), "contact saved");
+        Ok(stored)
+    }
+
+    pub async fn get_contact(&self, caller: &Caller, user: &UserId) -> Result<Contact> {
+        if !caller.may_act_for(user) {
+            return Err(Error::NotFound("contact"));
+        }
+        store::contacts::get(&self.pool, user)
+            .await?
+            .ok_or(Error::NotFound("contact"))
+    }
+
+    pub async fn delete_contact(&self, caller: &Caller, user: &UserId) -> Result<()> {
+        if !caller.may_act_for(user) {
+            return Err(Error::PermissionDenied(
+                "a user may delete only its own contact".into(),
+            ));
+        }
+        if store::contacts::delete(&self.pool, user).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("contact"))
+        }
+    }
+
+    /// Newest first, `page_size` at a time, from where `page_token` left off.
+    pub async fn list_notifications(&self, caller: &Caller, query: ListQuery) -> Result<Page> {
+        if !caller.may_act_for(&query.user) {
+            return Err(Error::PermissionDenied(
+                "a user may list only its own notifications".into(),
+            ));
+        }
+        let names: Vec<&str> = query.statuses.iter().map(|s| s.as_db()).collect();
+        let fingerprint =
+            PageTokens::fingerprint(&[query.user.as_str().as_bytes(), names.join(",").as_bytes()]);
+        let after = if query.page_token.is_empty() {
+            None
+        } else {
+            let cursor: (DateTime<Utc>, Uuid) = self
+                .page_tokens
+                .decode(&query.page_token, caller, &fingerprint)
+                .map_err(|e| FieldViolations::single("page_token", e))?;
+            Some(cursor)
+        };
+        let size = usize::from(query.page_size);
+        let mut notifications = store::notifications::list(
+            &self.pool,
+            query.user.as_str(),
+            &query.statuses,
+            after,
+            i64::from(query.page_size) + 1,
+        )
+        .await?;
+        let next_page_token = if notifications.len() > size {
+            notifications.truncate(size);
+            let last = notifications.last().expect("a full page has a last row");
+            self.page_tokens
+                .encode(caller, &fingerprint, &(last.create_time, last.id))
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            notifications,
+            next_page_token,
+        })
+    }
+
+    pub async fn get_notification(&self, caller: &Caller, id: Uuid) -> Result<Notification> {
+        match store::notifications::get(&self.pool, id).await? {
+            Some(n) if caller.may_act_for(&n.user_id) => Ok(n),
+            _ => Err(Error::NotFound("notification")),
+        }
+    }
+}
