@@ -20,8 +20,9 @@ impl<S: Args + FromArgMatches> Cli<S> {
     /// line naming the flag and variable and exits 2; `--help` and
     /// `--version` print as usual.
     pub fn load(program: &'static str, version: &'static str, about: &'static str) -> Self {
-        let command = clap::Command::new(program).version(version).about(about);
-        let mut command = Command::augment_subcommands(S::augment_args(command));
+        let command = Command::augment_subcommands(S::augment_args(clap::Command::new(program)));
+        // After the derives, whose doc comments would otherwise be the about.
+        let mut command = command.version(version).about(about);
         let parsed = command
             .try_get_matches_from_mut(std::env::args_os())
             .and_then(|m| {

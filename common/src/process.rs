@@ -7,29 +7,30 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Command;
+use crate::cli::{Cli, Command};
 use crate::settings::SharedSettings;
 
 /// The whole of a service's `main`: prints a token for `token`, or serves
 /// with `serve` until a signal, and reports how it ended.
-pub fn main<F, Fut>(
+pub fn main<S, F, Fut>(
     program: &'static str,
-    shared: &SharedSettings,
-    command: Option<&Command>,
+    cli: Cli<S>,
+    shared: fn(&S) -> &SharedSettings,
     serve: F,
 ) -> ExitCode
 where
-    F: FnOnce(CancellationToken) -> Fut,
+    F: FnOnce(S, CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    if let Some(Command::Token(args)) = command {
-        return ExitCode::from(crate::cli::print_token(program, &shared.jwt_secret, args));
+    let common = shared(&cli.settings);
+    if let Some(Command::Token(args)) = &cli.command {
+        return ExitCode::from(crate::cli::print_token(program, &common.jwt_secret, args));
     }
-    crate::telemetry::init(&shared.log_filter, &shared.log_format);
+    crate::telemetry::init(&common.log_filter, &common.log_format);
     let shutdown = CancellationToken::new();
     let result = runtime().block_on(async {
         tokio::spawn(cancel_on_signal(shutdown.clone()));
-        serve(shutdown).await
+        serve(cli.settings, shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,6 +67,26 @@ pub struct Built<S> {
 }
 
 impl<S> Built<S> {
+    /// Binds the two listeners (`(address, setting)` each; the setting names
+    /// the address in errors).
+    pub async fn bind(
+        settings: S,
+        pool: sqlx::PgPool,
+        grpc: (SocketAddr, &str),
+        http: (SocketAddr, &str),
+    ) -> anyhow::Result<Self> {
+        let listeners = Listeners::bind(grpc, http).await?;
+        Ok(Self {
+            settings,
+            pool,
+            listeners,
+        })
+    }
+
+    pub fn into_parts(self) -> (S, sqlx::PgPool, Listeners) {
+        (self.settings, self.pool, self.listeners)
+    }
+
     pub fn grpc_addr(&self) -> SocketAddr {
         self.listeners.grpc_addr()
     }

@@ -36,9 +36,6 @@ pub enum ProviderKind {
 /// variable together.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    #[command(flatten)]
-    pub shared: SharedSettings,
-
     /// gRPC listen address.
     #[arg(
         long,
@@ -229,6 +226,10 @@ pub struct Settings {
     /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
     #[arg(long, env = "NOTIFIER_RPC_TIMEOUT", value_name = "NOTIFIER_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,
+
+    /// What both services read: broker, topology, JWT secret, logs.
+    #[command(flatten)]
+    pub shared: SharedSettings,
 }
 
 /// A credential from the environment: never printed, not even by `{:?}`.

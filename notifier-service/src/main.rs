@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use tokio_util::sync::CancellationToken;
+
 use notifier_service::config::{self, Command};
 use notifier_service::startup::Application;
 
@@ -12,16 +14,12 @@ fn main() -> ExitCode {
         eprintln!("notifier-service: {line}");
         return ExitCode::from(2);
     }
-    let shared = cli.settings.shared.clone();
-    todogenie_common::process::main(
-        "notifier-service",
-        &shared,
-        cli.command.as_ref(),
-        |shutdown| async move {
-            Application::build(cli.settings)
-                .await?
-                .run_until_stopped(shutdown)
-                .await
-        },
-    )
+    todogenie_common::process::main("notifier-service", cli, |s| &s.shared, serve)
+}
+
+async fn serve(settings: config::Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await?
+        .run_until_stopped(shutdown)
+        .await
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use todogenie_common::auth::{AuthInterceptor, JwtKeys};
 use todogenie_common::page_token::PageTokens;
-use todogenie_common::serve::{self, Built, Listeners, MAX_REQUEST_BYTES};
+use todogenie_common::serve::{self, Built, MAX_REQUEST_BYTES};
 use todogenie_proto::v1::notifier_service_server::NotifierServiceServer;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -57,27 +57,16 @@ impl Application {
         settings.check().map_err(anyhow::Error::msg)?;
         let pool =
             store::connect(&settings.database_url, settings.database_max_connections).await?;
-        let listeners = Listeners::bind(
-            (settings.grpc_addr, "NOTIFIER_GRPC_ADDR"),
-            (settings.http_addr, "NOTIFIER_HTTP_ADDR"),
-        )
-        .await?;
-        Ok(Self(Built {
-            settings,
-            pool,
-            listeners,
-        }))
+        let grpc = (settings.grpc_addr, "NOTIFIER_GRPC_ADDR");
+        let http = (settings.http_addr, "NOTIFIER_HTTP_ADDR");
+        Built::bind(settings, pool, grpc, http).await.map(Self)
     }
 
     /// Serves until `shutdown` is cancelled, then stops within
     /// `serve::SHUTDOWN_DEADLINE`; rounds in flight finish their sends and
     /// record them.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Built {
-            settings,
-            pool,
-            listeners,
-        } = self.0;
+        let (settings, pool, listeners) = self.0.into_parts();
         let settings = &settings;
         let shared = &settings.shared;
         let keys = Arc::new(JwtKeys::new(&shared.jwt_secret));

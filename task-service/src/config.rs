@@ -27,9 +27,6 @@ pub use todogenie_common::cli::{Command, TokenArgs};
 /// variable together: `invalid value 'x' for '--grpc-addr <TASK_GRPC_ADDR>'`.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    #[command(flatten)]
-    pub shared: SharedSettings,
-
     /// gRPC listen address.
     #[arg(
         long,
@@ -70,4 +67,8 @@ pub struct Settings {
     /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
     #[arg(long, env = "TASK_RPC_TIMEOUT", value_name = "TASK_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,
+
+    /// What both services read: broker, topology, JWT secret, logs.
+    #[command(flatten)]
+    pub shared: SharedSettings,
 }

@@ -2,21 +2,19 @@
 
 use std::process::ExitCode;
 
+use tokio_util::sync::CancellationToken;
+
 use task_service::config;
 use task_service::startup::Application;
 
 fn main() -> ExitCode {
     let cli = config::load();
-    let shared = cli.settings.shared.clone();
-    todogenie_common::process::main(
-        "task-service",
-        &shared,
-        cli.command.as_ref(),
-        |shutdown| async move {
-            Application::build(cli.settings)
-                .await?
-                .run_until_stopped(shutdown)
-                .await
-        },
-    )
+    todogenie_common::process::main("task-service", cli, |s| &s.shared, serve)
+}
+
+async fn serve(settings: config::Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await?
+        .run_until_stopped(shutdown)
+        .await
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use todogenie_common::serve::{self, Built, Listeners, MAX_REQUEST_BYTES};
+use todogenie_common::serve::{self, Built, MAX_REQUEST_BYTES};
 use todogenie_proto::v1::task_service_server::TaskServiceServer;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
@@ -34,39 +34,20 @@ pub const RELAY_WORKERS: usize = 2;
 /// from `serve::Built`.
 pub struct Application(Built<Settings>);
 
-impl std::ops::Deref for Application {
-    type Target = Built<Settings>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 impl Application {
     /// Connects, migrates and binds; port 0 picks a free port (tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool =
             store::connect(&settings.database_url, settings.database_max_connections).await?;
-        let listeners = Listeners::bind(
-            (settings.grpc_addr, "TASK_GRPC_ADDR"),
-            (settings.http_addr, "TASK_HTTP_ADDR"),
-        )
-        .await?;
-        Ok(Self(Built {
-            settings,
-            pool,
-            listeners,
-        }))
+        let grpc = (settings.grpc_addr, "TASK_GRPC_ADDR");
+        let http = (settings.http_addr, "TASK_HTTP_ADDR");
+        Built::bind(settings, pool, grpc, http).await.map(Self)
     }
 
     /// Serves until `shutdown` is cancelled, then stops within
     /// `serve::SHUTDOWN_DEADLINE`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Built {
-            settings,
-            pool,
-            listeners,
-        } = self.0;
+        let (settings, pool, listeners) = self.0.into_parts();
         let shared = &settings.shared;
         let keys = Arc::new(JwtKeys::new(&shared.jwt_secret));
         let broker_up = Arc::new(AtomicBool::new(false));
@@ -123,6 +104,14 @@ impl Application {
         scheduler_pool.close().await;
         pool.close().await;
         result
+    }
+}
+
+impl std::ops::Deref for Application {
+    type Target = Built<Settings>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
