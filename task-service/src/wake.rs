@@ -83,8 +83,7 @@ impl Wake {
                 (&self.schedule, SCHEDULE_CHANNEL),
             ] {
                 if signal.remote_pending.swap(false, Ordering::SeqCst) {
-                    if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
-                        .bind(channel)
+                    if let Err(e) = sqlx::query!("SELECT pg_notify($1, '')", channel)
                         .execute(&pool)
                         .await
                     {

@@ -7,10 +7,20 @@ use sqlx::{PgExecutor, PgPool};
 
 use crate::domain::{Contact, ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, UserId, Zone};
 
-const COLUMNS: &str = "user_id, phone_number, time_zone, locale, whatsapp_opt_in, quiet_start, \
-     quiet_end, window_expire_time, next_send_time, pair_limited, create_time, update_time";
+/// A checked query returning [`ContactRow`]s: `$head`, every column, `$tail`.
+macro_rules! contact_query {
+    ($head:literal, $tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            ContactRow,
+            $head + "user_id, phone_number, time_zone, locale, whatsapp_opt_in, quiet_start, \
+                quiet_end, window_expire_time, next_send_time, pair_limited, create_time, \
+                update_time" + $tail
+            $(, $arg)*
+        )
+    };
+}
 
-#[derive(Clone, sqlx::FromRow)]
+#[derive(Clone)]
 struct ContactRow {
     user_id: String,
     phone_number: String,
@@ -59,7 +69,7 @@ impl ContactRow {
 
 /// Creates or replaces a contact; a new number has no window with us yet.
 pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact> {
-    let sql = format!(
+    let row = contact_query!(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in, \
              quiet_start, quiet_end) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (user_id) DO UPDATE SET phone_number = EXCLUDED.phone_number, \
@@ -68,35 +78,36 @@ pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact
              quiet_end = EXCLUDED.quiet_end, update_time = now(), \
              window_expire_time = CASE WHEN contacts.phone_number = EXCLUDED.phone_number \
                  THEN contacts.window_expire_time END \
-         RETURNING {COLUMNS}"
-    );
-    let row: ContactRow = sqlx::query_as(&sql)
-        .bind(spec.user.as_str())
-        .bind(spec.phone_number.as_str())
-        .bind(spec.zone.name())
-        .bind(spec.locale.as_str())
-        .bind(spec.whatsapp_opt_in)
-        .bind(spec.quiet_hours.map(|q| q.start))
-        .bind(spec.quiet_hours.map(|q| q.end))
-        .fetch_one(pool)
-        .await
-        .context("contacts: upsert failed")?;
+         RETURNING ",
+        "",
+        spec.user.as_str(),
+        spec.phone_number.as_str(),
+        spec.zone.name(),
+        spec.locale.as_str(),
+        spec.whatsapp_opt_in,
+        spec.quiet_hours.map(|q| q.start),
+        spec.quiet_hours.map(|q| q.end),
+    )
+    .fetch_one(pool)
+    .await
+    .context("contacts: upsert failed")?;
     Ok(row.into_contact())
 }
 
 pub async fn get(pool: &PgPool, user: &UserId) -> anyhow::Result<Option<Contact>> {
-    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE user_id = $1");
-    let row: Option<ContactRow> = sqlx::query_as(&sql)
-        .bind(user.as_str())
-        .fetch_optional(pool)
-        .await
-        .context("contacts: get failed")?;
+    let row = contact_query!(
+        "SELECT ",
+        " FROM contacts WHERE user_id = $1",
+        user.as_str()
+    )
+    .fetch_optional(pool)
+    .await
+    .context("contacts: get failed")?;
     Ok(row.map(ContactRow::into_contact))
 }
 
 pub async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
-    let done = sqlx::query("DELETE FROM contacts WHERE user_id = $1")
-        .bind(user.as_str())
+    let done = sqlx::query!("DELETE FROM contacts WHERE user_id = $1", user.as_str(),)
         .execute(pool)
         .await
         .context("contacts: delete failed")?;
@@ -105,9 +116,7 @@ pub async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
 
 /// The contacts of these users, with their pacing state.
 pub async fn for_users(pool: &PgPool, users: &[String]) -> anyhow::Result<Vec<Contact>> {
-    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE user_id = ANY($1)");
-    let rows: Vec<ContactRow> = sqlx::query_as(&sql)
-        .bind(users)
+    let rows = contact_query!("SELECT ", " FROM contacts WHERE user_id = ANY($1)", users)
         .fetch_all(pool)
         .await
         .context("cannot read contacts")?;
@@ -122,12 +131,12 @@ pub async fn reserve_send_slots(
     users: &[String],
     gap: std::time::Duration,
 ) -> anyhow::Result<Vec<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE contacts SET next_send_time = now() + make_interval(secs => $2) \
          WHERE user_id = ANY($1) AND next_send_time <= now() RETURNING user_id",
+        users,
+        gap.as_secs_f64(),
     )
-    .bind(users)
-    .bind(gap.as_secs_f64())
     .fetch_all(pool)
     .await
     .context("contacts: reserve_send_slots failed")
@@ -135,12 +144,12 @@ pub async fn reserve_send_slots(
 
 /// After a 131056: nothing to this user before `until`; counts the streak.
 pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> anyhow::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE contacts SET next_send_time = greatest(next_send_time, $2), \
              pair_limited = pair_limited + 1 WHERE user_id = $1",
+        user,
+        until,
     )
-    .bind(user)
-    .bind(until)
     .execute(pool)
     .await
     .map(drop)
@@ -149,22 +158,26 @@ pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> an
 
 /// After a message went through: the 131056 streak is over.
 pub async fn clear_pair_limits(pool: &PgPool, users: &[String]) -> anyhow::Result<()> {
-    sqlx::query("UPDATE contacts SET pair_limited = 0 WHERE user_id = ANY($1) AND pair_limited > 0")
-        .bind(users)
-        .execute(pool)
-        .await
-        .map(drop)
-        .context("contacts: clear_pair_limits failed")
+    sqlx::query!(
+        "UPDATE contacts SET pair_limited = 0 WHERE user_id = ANY($1) AND pair_limited > 0",
+        users,
+    )
+    .execute(pool)
+    .await
+    .map(drop)
+    .context("contacts: clear_pair_limits failed")
 }
 
 pub async fn set_opt_in_by_user(pool: &PgPool, user: &str, opt_in: bool) -> anyhow::Result<()> {
-    sqlx::query("UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE user_id = $1")
-        .bind(user)
-        .bind(opt_in)
-        .execute(pool)
-        .await
-        .map(drop)
-        .context("contacts: set_opt_in_by_user failed")
+    sqlx::query!(
+        "UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE user_id = $1",
+        user,
+        opt_in,
+    )
+    .execute(pool)
+    .await
+    .map(drop)
+    .context("contacts: set_opt_in_by_user failed")
 }
 
 /// STOP and START: by the number that wrote. Returns how many contacts use it.
@@ -173,11 +186,11 @@ pub async fn set_opt_in_by_number(
     number: &PhoneNumber,
     opt_in: bool,
 ) -> anyhow::Result<u64> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE phone_number = $1",
+        number.as_str(),
+        opt_in,
     )
-    .bind(number.as_str())
-    .bind(opt_in)
     .execute(pool)
     .await
     .context("contacts: set_opt_in_by_number failed")?;
@@ -190,13 +203,13 @@ pub async fn open_window<'e>(
     number: &PhoneNumber,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE contacts SET window_expire_time = \
-             greatest(window_expire_time, $2 + interval '24 hours') \
+             greatest(window_expire_time, $2::timestamptz + interval '24 hours') \
          WHERE phone_number = $1",
+        number.as_str(),
+        at,
     )
-    .bind(number.as_str())
-    .bind(at)
     .execute(executor)
     .await
     .map(drop)
@@ -205,11 +218,13 @@ pub async fn open_window<'e>(
 
 /// The users whose contact has this number.
 pub async fn users_with_number(pool: &PgPool, number: &PhoneNumber) -> anyhow::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT user_id FROM contacts WHERE phone_number = $1")
-        .bind(number.as_str())
-        .fetch_all(pool)
-        .await
-        .context("contacts: users_with_number failed")
+    sqlx::query_scalar!(
+        "SELECT user_id FROM contacts WHERE phone_number = $1",
+        number.as_str(),
+    )
+    .fetch_all(pool)
+    .await
+    .context("contacts: users_with_number failed")
 }
 
 /// Reserves the send slot of the contacts with this number for a message
@@ -224,21 +239,21 @@ pub async fn reserve_slot_by_number(
         .begin()
         .await
         .context("contacts: reserve_slot_by_number failed")?;
-    let busy_until: Option<DateTime<Utc>> = sqlx::query_scalar(
+    let busy_until: Option<DateTime<Utc>> = sqlx::query_scalar!(
         "SELECT max(next_send_time) FROM contacts WHERE phone_number = $1 AND next_send_time > now()",
+        number.as_str(),
     )
-    .bind(number.as_str())
     .fetch_one(&mut *tx)
     .await.context("contacts: reserve_slot_by_number failed")?;
     if busy_until.is_some() {
         return Ok(busy_until);
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE contacts SET next_send_time = now() + make_interval(secs => $2) \
          WHERE phone_number = $1",
+        number.as_str(),
+        gap.as_secs_f64(),
     )
-    .bind(number.as_str())
-    .bind(gap.as_secs_f64())
     .execute(&mut *tx)
     .await
     .context("contacts: reserve_slot_by_number failed")?;

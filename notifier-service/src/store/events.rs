@@ -29,11 +29,11 @@ pub async fn apply(
 ) -> anyhow::Result<Applied> {
     let mut tx = pool.begin().await.context("cannot begin applying events")?;
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let fresh: Vec<Uuid> = sqlx::query_scalar(
+    let fresh: Vec<Uuid> = sqlx::query_scalar!(
         "INSERT INTO inbox (event_id) SELECT unnest($1::uuid[]) \
          ON CONFLICT DO NOTHING RETURNING event_id",
+        &ids,
     )
-    .bind(&ids)
     .fetch_all(&mut *tx)
     .await
     .context("cannot record event ids in the inbox")?;
@@ -57,18 +57,18 @@ pub async fn apply(
     let users: Vec<&str> = latest.values().map(|e| e.owner.as_str()).collect();
     let states: Vec<&str> = latest.values().map(|e| e.followed_state()).collect();
     let versions: Vec<DateTime<Utc>> = latest.values().map(|e| e.version).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO task_states (task_id, user_id, state, version) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
          ON CONFLICT (task_id) DO UPDATE SET user_id = EXCLUDED.user_id, \
              state = EXCLUDED.state, version = EXCLUDED.version \
          WHERE task_states.state <> 'DELETED' \
            AND (EXCLUDED.state = 'DELETED' OR EXCLUDED.version >= task_states.version)",
+        &task_ids,
+        &users as _,
+        &states as _,
+        &versions,
     )
-    .bind(&task_ids)
-    .bind(&users)
-    .bind(&states)
-    .bind(&versions)
     .execute(&mut *tx)
     .await
     .context("cannot follow task states")?;
@@ -79,29 +79,25 @@ pub async fn apply(
         .filter_map(|e| e.reminder_time.map(|at| (*e, at)))
         .collect();
     let gather = chrono::Duration::from_std(gather).unwrap_or_default();
-    let notifications = sqlx::query(
+    let notifications = sqlx::query!(
         "INSERT INTO notifications (id, user_id, task_id, event_id, reminder_time, task_title, \
              due_time, scheduled_time) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
              $5::timestamptz[], $6::text[], $7::timestamptz[], $8::timestamptz[]) \
          ON CONFLICT (task_id, reminder_time) DO NOTHING",
-    )
-    .bind(due.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(
-        due.iter()
+        &due.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>() as _,
+        &due.iter()
             .map(|(e, _)| e.owner.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(due.iter().map(|(e, _)| e.task_id).collect::<Vec<_>>())
-    .bind(due.iter().map(|(e, _)| e.id).collect::<Vec<_>>())
-    .bind(due.iter().map(|(_, at)| *at).collect::<Vec<_>>())
-    .bind(
-        due.iter()
+            .collect::<Vec<_>>() as _,
+        &due.iter().map(|(e, _)| e.task_id).collect::<Vec<_>>() as _,
+        &due.iter().map(|(e, _)| e.id).collect::<Vec<_>>() as _,
+        &due.iter().map(|(_, at)| *at).collect::<Vec<_>>() as _,
+        &due.iter()
             .map(|(e, _)| e.title.as_str())
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>() as _,
+        &due.iter().map(|(e, _)| e.due_time).collect::<Vec<_>>() as _,
+        &due.iter().map(|(_, at)| *at + gather).collect::<Vec<_>>() as _,
     )
-    .bind(due.iter().map(|(e, _)| e.due_time).collect::<Vec<_>>())
-    .bind(due.iter().map(|(_, at)| *at + gather).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await
     .context("cannot queue notifications")?
@@ -116,8 +112,7 @@ pub async fn apply(
 /// Forgets applied event ids older than `before`: task-service republishes
 /// only within minutes, and (task, reminder time) still dedupes after that.
 pub async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> anyhow::Result<u64> {
-    let done = sqlx::query("DELETE FROM inbox WHERE receive_time < $1")
-        .bind(before)
+    let done = sqlx::query!("DELETE FROM inbox WHERE receive_time < $1", before,)
         .execute(pool)
         .await
         .context("cannot forget old event ids")?;

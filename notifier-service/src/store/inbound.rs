@@ -32,17 +32,17 @@ pub async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<u64> {
         .context("cannot begin recording reports")?;
     let mut new = 0;
     for report in reports {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "INSERT INTO inbound (key, provider, kind, from_number, reference, detail, error) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+            &report.key,
+            report.provider,
+            report.kind.as_db(),
+            report.from_number.as_ref().map(PhoneNumber::as_str),
+            report.reference.as_deref(),
+            report.detail.as_deref(),
+            report.error.as_deref(),
         )
-        .bind(&report.key)
-        .bind(report.provider)
-        .bind(report.kind.as_db())
-        .bind(report.from_number.as_ref().map(PhoneNumber::as_str))
-        .bind(&report.reference)
-        .bind(&report.detail)
-        .bind(&report.error)
         .execute(&mut *tx)
         .await
         .context("cannot record a report")?
@@ -76,18 +76,7 @@ pub async fn claim(
     limit: i64,
     lease: std::time::Duration,
 ) -> anyhow::Result<Vec<Pending>> {
-    type Row = (
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        i32,
-        DateTime<Utc>,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows = sqlx::query!(
         "WITH picked AS ( \
              SELECT key FROM inbound WHERE done_time IS NULL AND next_try_time <= now() \
              ORDER BY next_try_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
@@ -96,26 +85,27 @@ pub async fn claim(
          FROM picked WHERE i.key = picked.key \
          RETURNING i.key, i.provider, i.kind, i.from_number, i.reference, i.detail, i.error, \
              i.attempts, i.receive_time",
+        limit,
+        lease.as_secs_f64(),
     )
-    .bind(limit)
-    .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await
     .context("cannot claim reports")?;
     rows.into_iter()
         .map(|r| {
-            let kind = ReportKind::from_db(&r.2)
-                .with_context(|| format!("inbound report {:?} has unknown kind {:?}", r.0, r.2))?;
+            let kind = ReportKind::from_db(&r.kind).with_context(|| {
+                format!("inbound report {:?} has unknown kind {:?}", r.key, r.kind)
+            })?;
             Ok(Pending {
-                key: r.0,
-                provider: r.1,
+                key: r.key,
+                provider: r.provider,
                 kind,
-                from_number: r.3.map(PhoneNumber::from_stored),
-                reference: r.4,
-                detail: r.5,
-                error: r.6,
-                attempts: r.7,
-                receive_time: r.8,
+                from_number: r.from_number.map(PhoneNumber::from_stored),
+                reference: r.reference,
+                detail: r.detail,
+                error: r.error,
+                attempts: r.attempts,
+                receive_time: r.receive_time,
             })
         })
         .collect()
@@ -123,12 +113,14 @@ pub async fn claim(
 
 /// Done with a report; `note` says what was (not) done, for the record.
 pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyhow::Result<()> {
-    sqlx::query("UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = $1")
-        .bind(key)
-        .bind(note)
-        .execute(pool)
-        .await
-        .context("cannot finish a report")?;
+    sqlx::query!(
+        "UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = $1",
+        key,
+        note,
+    )
+    .execute(pool)
+    .await
+    .context("cannot finish a report")?;
     Ok(())
 }
 
@@ -139,12 +131,14 @@ pub async fn retry_at(
     at: DateTime<Utc>,
     error: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = $1")
-        .bind(key)
-        .bind(at)
-        .bind(error)
-        .execute(pool)
-        .await
-        .context("cannot schedule a report's retry")?;
+    sqlx::query!(
+        "UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = $1",
+        key,
+        at,
+        error,
+    )
+    .execute(pool)
+    .await
+    .context("cannot schedule a report's retry")?;
     Ok(())
 }

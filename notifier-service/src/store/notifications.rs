@@ -2,6 +2,8 @@
 //! lease, outcomes in one statement per batch), status reports, and the
 //! reads behind ListNotifications and GetNotification.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -9,12 +11,23 @@ use uuid::Uuid;
 
 use crate::domain::{Channel, Notification, Status, UserId};
 
-const COLUMNS: &str = "n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
-     n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, n.failures, \
-     n.last_error, n.scheduled_time, n.create_time, n.update_time";
+/// A checked query returning [`NotificationRow`]s: `$head`, every column
+/// of `notifications n`, `$tail`.
+macro_rules! notification_query {
+    ($head:literal, $tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            NotificationRow,
+            $head + "n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
+                n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, \
+                n.failures, n.last_error, n.scheduled_time, n.create_time, n.update_time"
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 /// A row as stored; [`Notification`] is what leaves this module.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 struct NotificationRow {
     id: Uuid,
     user_id: String,
@@ -68,13 +81,6 @@ impl TryFrom<NotificationRow> for Notification {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct ClaimedRow {
-    #[sqlx(flatten)]
-    row: NotificationRow,
-    task_state: Option<String>,
-}
-
 /// A claimed notification and the state its task was last seen in.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -95,7 +101,8 @@ pub async fn claim(
     limit: i64,
     lease: std::time::Duration,
 ) -> anyhow::Result<Vec<Claimed>> {
-    let sql = format!(
+    let mut tx = pool.begin().await.context("cannot begin a claim")?;
+    let rows = notification_query!(
         "WITH picked AS ( \
              SELECT id FROM notifications \
              WHERE status IN ('QUEUED', 'DEFERRED') AND scheduled_time <= now() \
@@ -103,20 +110,33 @@ pub async fn claim(
          UPDATE notifications n \
          SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1 \
          FROM picked WHERE n.id = picked.id \
-         RETURNING {COLUMNS}, \
-             (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state"
-    );
-    let rows: Vec<ClaimedRow> = sqlx::query_as(&sql)
-        .bind(limit)
-        .bind(lease.as_secs_f64())
-        .fetch_all(pool)
-        .await
-        .context("cannot claim notifications")?;
+         RETURNING ",
+        "",
+        limit,
+        lease.as_secs_f64(),
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .context("cannot claim notifications")?;
+    // The state each task was last seen in, read in the claim's transaction.
+    let task_ids: Vec<Uuid> = rows.iter().map(|r| r.task_id).collect();
+    let states: HashMap<Uuid, String> = sqlx::query!(
+        "SELECT task_id, state FROM task_states WHERE task_id = ANY($1)",
+        &task_ids,
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .context("cannot read the claimed tasks' states")?
+    .into_iter()
+    .map(|r| (r.task_id, r.state))
+    .collect();
+    tx.commit().await.context("cannot commit a claim")?;
     rows.into_iter()
-        .map(|r| {
+        .map(|row| {
+            let task_state = states.get(&row.task_id).cloned();
             Ok(Claimed {
-                notification: r.row.try_into()?,
-                task_state: r.task_state,
+                notification: row.try_into()?,
+                task_state,
             })
         })
         .collect()
@@ -144,7 +164,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
     if outcomes.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE notifications n SET \
              status = CASE WHEN status_rank(n.status) > status_rank(u.status) \
                  THEN n.status ELSE u.status END, \
@@ -161,40 +181,30 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
              AS u(id, status, channel, requests, failures, provider_message_id, batch_id, \
                   last_error, scheduled_time) \
          WHERE n.id = u.id",
-    )
-    .bind(outcomes.iter().map(|o| o.id).collect::<Vec<_>>())
-    .bind(
-        outcomes
+        &outcomes.iter().map(|o| o.id).collect::<Vec<_>>() as _,
+        &outcomes
             .iter()
             .map(|o| o.status.as_db())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        outcomes
+            .collect::<Vec<_>>() as _,
+        &outcomes
             .iter()
             .map(|o| o.channel.as_db())
-            .collect::<Vec<_>>(),
-    )
-    .bind(outcomes.iter().map(|o| o.requests).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.failures).collect::<Vec<_>>())
-    .bind(
-        outcomes
+            .collect::<Vec<_>>() as _,
+        &outcomes.iter().map(|o| o.requests).collect::<Vec<_>>() as _,
+        &outcomes.iter().map(|o| o.failures).collect::<Vec<_>>() as _,
+        &outcomes
             .iter()
             .map(|o| o.provider_message_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(outcomes.iter().map(|o| o.batch_id).collect::<Vec<_>>())
-    .bind(
-        outcomes
+            .collect::<Vec<_>>() as _,
+        &outcomes.iter().map(|o| o.batch_id).collect::<Vec<_>>() as _,
+        &outcomes
             .iter()
             .map(|o| o.last_error.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        outcomes
+            .collect::<Vec<_>>() as _,
+        &outcomes
             .iter()
             .map(|o| o.scheduled_time)
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>() as _,
     )
     .execute(pool)
     .await
@@ -204,9 +214,9 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
 
 /// When the next pending notification is due, if any.
 pub async fn next_due(pool: &PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT scheduled_time FROM notifications WHERE status IN ('QUEUED', 'DEFERRED') \
-         ORDER BY scheduled_time LIMIT 1",
+         ORDER BY scheduled_time LIMIT 1"
     )
     .fetch_optional(pool)
     .await
@@ -215,9 +225,9 @@ pub async fn next_due(pool: &PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
 
 /// Pending notifications that have failed at least once: the retry queue.
 pub async fn retry_depth(pool: &PgPool) -> anyhow::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM notifications \
-         WHERE status IN ('QUEUED', 'DEFERRED') AND failures > 0",
+    sqlx::query_scalar!(
+        "SELECT count(*) AS \"depth!\" FROM notifications \
+         WHERE status IN ('QUEUED', 'DEFERRED') AND failures > 0"
     )
     .fetch_one(pool)
     .await
@@ -234,24 +244,24 @@ pub async fn apply_report(
     error: Option<&str>,
 ) -> anyhow::Result<Option<u64>> {
     let mut tx = pool.begin().await.context("cannot begin a status report")?;
-    let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM notifications WHERE provider_message_id = $1)",
+    let known: bool = sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM notifications WHERE provider_message_id = $1) AS \"known!\"",
+        provider_message_id,
     )
-    .bind(provider_message_id)
     .fetch_one(&mut *tx)
     .await
     .context("cannot look up a provider message id")?;
     if !known {
         return Ok(None);
     }
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE notifications SET status = $2, last_error = coalesce($3, last_error), \
              update_time = now() \
          WHERE provider_message_id = $1 AND status_rank(status) < status_rank($2)",
+        provider_message_id,
+        status.as_db(),
+        error,
     )
-    .bind(provider_message_id)
-    .bind(status.as_db())
-    .bind(error)
     .execute(&mut *tx)
     .await
     .context("cannot apply a status report")?;
@@ -260,9 +270,7 @@ pub async fn apply_report(
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>> {
-    let sql = format!("SELECT {COLUMNS} FROM notifications n WHERE n.id = $1");
-    let row: Option<NotificationRow> = sqlx::query_as(&sql)
-        .bind(id)
+    let row = notification_query!("SELECT ", " FROM notifications n WHERE n.id = $1", id)
         .fetch_optional(pool)
         .await
         .context("cannot read a notification")?;
@@ -271,14 +279,15 @@ pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>
 
 /// The tasks a message (one notification, or a digest) was about.
 pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> anyhow::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT task_id, user_id FROM notifications \
          WHERE id = $1 OR batch_id = (SELECT batch_id FROM notifications WHERE id = $1)",
+        id,
     )
-    .bind(id)
     .fetch_all(pool)
     .await
-    .context("cannot read the tasks of a message")
+    .context("cannot read the tasks of a message")?;
+    Ok(rows.into_iter().map(|r| (r.task_id, r.user_id)).collect())
 }
 
 /// A page of a user's notifications, newest first, after `after`
@@ -291,21 +300,21 @@ pub async fn list(
     limit: i64,
 ) -> anyhow::Result<Vec<Notification>> {
     let statuses: Vec<&str> = statuses.iter().map(|s| s.as_db()).collect();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM notifications n \
+    let rows = notification_query!(
+        "SELECT ",
+        " FROM notifications n \
          WHERE n.user_id = $1 \
            AND (cardinality($2::text[]) = 0 OR n.status = ANY($2)) \
-           AND ($3::timestamptz IS NULL OR (n.create_time, n.id) < ($3, $4)) \
-         ORDER BY n.create_time DESC, n.id DESC LIMIT $5"
-    );
-    let rows = sqlx::query_as(&sql)
-        .bind(user)
-        .bind(&statuses)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-        .context("cannot list notifications")?;
+           AND ($3::timestamptz IS NULL OR (n.create_time, n.id) < ($3, $4::uuid)) \
+         ORDER BY n.create_time DESC, n.id DESC LIMIT $5",
+        user,
+        &statuses as _,
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit,
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot list notifications")?;
     read_all(rows)
 }

@@ -29,15 +29,15 @@ pub async fn enqueue(conn: &mut PgConnection, records: &[OutboxRecord]) -> anyho
     let payloads: Vec<&[u8]> = records.iter().map(|e| e.payload.as_slice()).collect();
     let traces: Vec<&str> = records.iter().map(|e| e.traceparent.as_str()).collect();
     let due: Vec<Option<DateTime<Utc>>> = records.iter().map(|e| e.due_time).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO outbox (event_id, routing_key, payload, traceparent, due_time) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::timestamptz[])",
+        &ids,
+        &keys as _,
+        &payloads as _,
+        &traces as _,
+        &due as _,
     )
-    .bind(ids)
-    .bind(keys)
-    .bind(payloads)
-    .bind(traces)
-    .bind(due)
     .execute(conn)
     .await
     .context("cannot write events to the outbox")?;
@@ -45,7 +45,7 @@ pub async fn enqueue(conn: &mut PgConnection, records: &[OutboxRecord]) -> anyho
 }
 
 /// A claimed event.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct OutboxRow {
     pub id: i64,
     pub event_id: Uuid,
@@ -60,7 +60,8 @@ pub struct OutboxRow {
 /// lease or retry delay ran out, for `lease`. Concurrent relays skip each
 /// other's rows.
 pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result<Vec<OutboxRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        OutboxRow,
         "WITH fresh AS ( \
              SELECT id FROM outbox WHERE claimed_until IS NULL \
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED), \
@@ -71,9 +72,9 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result
          FROM (SELECT id FROM fresh UNION ALL SELECT id FROM expired) AS c \
          WHERE o.id = c.id \
          RETURNING o.id, o.event_id, o.routing_key, o.payload, o.traceparent, o.due_time, o.attempts",
+        limit,
+        lease.as_secs_f64(),
     )
-    .bind(limit)
-    .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await
     .context("cannot claim outbox rows")
@@ -88,8 +89,7 @@ pub async fn delete(pool: &PgPool, ids: &[i64]) -> anyhow::Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(ids)
+    sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", ids)
         .execute(pool)
         .await
         .context("cannot delete published outbox rows")?;
@@ -106,13 +106,13 @@ pub async fn release(
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), last_error = $3 \
          WHERE id = ANY($1)",
+        ids,
+        retry_in.as_secs_f64(),
+        error,
     )
-    .bind(ids)
-    .bind(retry_in.as_secs_f64())
-    .bind(error)
     .execute(pool)
     .await
     .context("cannot release outbox rows")?;
@@ -121,10 +121,13 @@ pub async fn release(
 
 /// Unpublished events and the age of the oldest, for `/metrics`.
 pub async fn backlog(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
-    sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(create_time))::float8, 0) FROM outbox",
+    let row = sqlx::query!(
+        "SELECT count(*) AS \"count!\", \
+             COALESCE(EXTRACT(EPOCH FROM now() - min(create_time))::float8, 0) AS \"oldest!\" \
+         FROM outbox",
     )
     .fetch_one(pool)
     .await
-    .context("cannot measure the outbox")
+    .context("cannot measure the outbox")?;
+    Ok((row.count, row.oldest))
 }

@@ -12,11 +12,13 @@ pub async fn replace_rule_times(
     task_id: Uuid,
     times: &[DateTime<Utc>],
 ) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM reminders WHERE task_id = $1 AND source = 'rule'")
-        .bind(task_id)
-        .execute(&mut *conn)
-        .await
-        .context("cannot clear reminders")?;
+    sqlx::query!(
+        "DELETE FROM reminders WHERE task_id = $1 AND source = 'rule'",
+        task_id
+    )
+    .execute(&mut *conn)
+    .await
+    .context("cannot clear reminders")?;
     insert_rule_times(conn, task_id, times).await
 }
 
@@ -28,13 +30,13 @@ async fn insert_rule_times(
     if times.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO reminders (task_id, fire_time, source) \
          SELECT $1, t, 'rule' FROM unnest($2::timestamptz[]) AS t \
          ON CONFLICT (task_id, fire_time) DO NOTHING",
+        task_id,
+        times,
     )
-    .bind(task_id)
-    .bind(times)
     .execute(conn)
     .await
     .context("cannot insert reminders")?;
@@ -48,12 +50,12 @@ pub async fn insert_snooze(
     task_id: Uuid,
     time: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO reminders (task_id, fire_time, source) VALUES ($1, $2, 'snooze') \
          ON CONFLICT (task_id, fire_time) DO UPDATE SET source = 'snooze'",
+        task_id,
+        time,
     )
-    .bind(task_id)
-    .bind(time)
     .execute(conn)
     .await
     .context("cannot insert snooze reminder")?;
@@ -65,9 +67,12 @@ pub async fn pending_times(
     executor: impl sqlx::PgExecutor<'_>,
     task_id: Uuid,
 ) -> anyhow::Result<Vec<(DateTime<Utc>, String)>> {
-    sqlx::query_as("SELECT fire_time, source FROM reminders WHERE task_id = $1 ORDER BY fire_time")
-        .bind(task_id)
-        .fetch_all(executor)
-        .await
-        .context("cannot read reminders")
+    let rows = sqlx::query!(
+        "SELECT fire_time, source FROM reminders WHERE task_id = $1 ORDER BY fire_time",
+        task_id
+    )
+    .fetch_all(executor)
+    .await
+    .context("cannot read reminders")?;
+    Ok(rows.into_iter().map(|r| (r.fire_time, r.source)).collect())
 }

@@ -16,23 +16,25 @@ pub async fn find(
     owner: &str,
     request_id: &str,
 ) -> anyhow::Result<Option<(Vec<u8>, Uuid)>> {
-    sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT request_hash, task_id FROM create_requests WHERE owner = $1 AND request_id = $2",
+        owner,
+        request_id,
     )
-    .bind(owner)
-    .bind(request_id)
     .fetch_optional(executor)
     .await
-    .context("cannot read request id")
+    .context("cannot read request id")?;
+    Ok(row.map(|r| (r.request_hash, r.task_id)))
 }
 
 /// Forgets keys older than the retention; run now and then.
 pub async fn delete_expired(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM create_requests WHERE create_time < $1 - make_interval(hours => $2)",
+    let done = sqlx::query!(
+        "DELETE FROM create_requests \
+         WHERE create_time < $1::timestamptz - make_interval(hours => $2::int)",
+        now,
+        RETENTION_HOURS,
     )
-    .bind(now)
-    .bind(RETENTION_HOURS)
     .execute(pool)
     .await
     .context("cannot delete expired request ids")?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::tasks::{TaskRow, COLUMNS};
+use super::tasks::select_tasks;
 use crate::domain::Task;
 
 /// Removes up to `limit` due fire times in the caller's transaction,
@@ -15,28 +15,28 @@ pub async fn take_due_reminders(
     conn: &mut PgConnection,
     limit: i64,
 ) -> anyhow::Result<Vec<(Uuid, DateTime<Utc>)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "DELETE FROM reminders WHERE (task_id, fire_time) IN ( \
              SELECT task_id, fire_time FROM reminders WHERE fire_time <= now() \
              ORDER BY fire_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
          RETURNING task_id, fire_time",
+        limit
     )
-    .bind(limit)
     .fetch_all(conn)
     .await
-    .context("cannot take due reminders")
+    .context("cannot take due reminders")?;
+    Ok(rows.into_iter().map(|r| (r.task_id, r.fire_time)).collect())
 }
 
 /// The open tasks among `ids`, as they are now.
 pub async fn open_tasks(conn: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<Vec<Task>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM tasks WHERE id = ANY($1) AND state IN ('pending', 'in_progress')"
-    );
-    let rows: Vec<TaskRow> = sqlx::query_as(&sql)
-        .bind(ids)
-        .fetch_all(conn)
-        .await
-        .context("cannot read tasks of due reminders")?;
+    let rows = select_tasks!(
+        "WHERE id = ANY($1) AND state IN ('pending', 'in_progress')",
+        ids
+    )
+    .fetch_all(conn)
+    .await
+    .context("cannot read tasks of due reminders")?;
     rows.into_iter().map(Task::try_from).collect()
 }
 
@@ -46,23 +46,21 @@ pub async fn lock_passed_recurring(
     conn: &mut PgConnection,
     limit: i64,
 ) -> anyhow::Result<Vec<Task>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM tasks \
-         WHERE recurrence <> '' AND NOT recurrence_done AND due_time <= now() \
-         ORDER BY due_time LIMIT $1 FOR UPDATE SKIP LOCKED"
-    );
-    let rows: Vec<TaskRow> = sqlx::query_as(&sql)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
-        .context("cannot read passed recurring tasks")?;
+    let rows = select_tasks!(
+        "WHERE recurrence <> '' AND NOT recurrence_done AND due_time <= now() \
+         ORDER BY due_time LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit
+    )
+    .fetch_all(conn)
+    .await
+    .context("cannot read passed recurring tasks")?;
     rows.into_iter().map(Task::try_from).collect()
 }
 
 /// The earliest moment the scheduler has work: a fire time or a recurring
 /// due time. `None`: nothing scheduled.
 pub async fn next_wake(pool: &sqlx::PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT LEAST((SELECT min(fire_time) FROM reminders), \
                       (SELECT min(due_time) FROM tasks WHERE recurrence <> '' AND NOT recurrence_done))",
     )

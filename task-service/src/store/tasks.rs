@@ -11,31 +11,48 @@ use crate::domain::{
     TimeZone, UserId,
 };
 
-/// The columns every query that returns tasks selects, in [`TaskRow`] order.
+/// `SELECT <every TaskRow column> FROM tasks ` followed by `$rest`, as a
+/// query checked at compile time against the schema (offline data in
+/// `../.sqlx`).
+macro_rules! select_tasks {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            $crate::store::tasks::TaskRow,
+            "SELECT id, owner, title, description, state, priority, tags, due_time, time_zone, \
+             recurrence, reminders AS \"reminders: sqlx::types::Json<Vec<crate::domain::Reminder>>\", \
+             series_id, series_start, recurrence_done, create_time, update_time, complete_time, \
+             version FROM tasks " + $rest
+            $(, $arg)*
+        )
+    };
+}
+pub(super) use select_tasks;
+
+/// The columns the built ListTasks query selects, in [`TaskRow`] order.
 pub const COLUMNS: &str = "id, owner, title, description, state, priority, tags, due_time, \
      time_zone, recurrence, reminders, series_id, series_start, recurrence_done, create_time, \
      update_time, complete_time, version";
 
 #[derive(sqlx::FromRow)]
 pub struct TaskRow {
-    id: Uuid,
-    owner: String,
-    title: String,
-    description: String,
-    state: String,
-    priority: i16,
-    tags: Vec<String>,
-    due_time: Option<DateTime<Utc>>,
-    time_zone: String,
-    recurrence: String,
-    reminders: sqlx::types::Json<Vec<Reminder>>,
-    series_id: Option<Uuid>,
-    series_start: Option<DateTime<Utc>>,
-    recurrence_done: bool,
-    create_time: DateTime<Utc>,
-    update_time: DateTime<Utc>,
-    complete_time: Option<DateTime<Utc>>,
-    version: i64,
+    pub(super) id: Uuid,
+    pub(super) owner: String,
+    pub(super) title: String,
+    pub(super) description: String,
+    pub(super) state: String,
+    pub(super) priority: i16,
+    pub(super) tags: Vec<String>,
+    pub(super) due_time: Option<DateTime<Utc>>,
+    pub(super) time_zone: String,
+    pub(super) recurrence: String,
+    pub(super) reminders: sqlx::types::Json<Vec<Reminder>>,
+    pub(super) series_id: Option<Uuid>,
+    pub(super) series_start: Option<DateTime<Utc>>,
+    pub(super) recurrence_done: bool,
+    pub(super) create_time: DateTime<Utc>,
+    pub(super) update_time: DateTime<Utc>,
+    pub(super) complete_time: Option<DateTime<Utc>>,
+    pub(super) version: i64,
 }
 
 impl TryFrom<TaskRow> for Task {
@@ -95,7 +112,7 @@ pub async fn insert_new(
     created: &OutboxRecord,
 ) -> anyhow::Result<bool> {
     debug_assert_eq!(created.routing_key, "task.created");
-    let inserted: bool = sqlx::query_scalar(
+    let inserted = sqlx::query_scalar!(
         "WITH claim AS ( \
              INSERT INTO create_requests (owner, request_id, request_hash, task_id, create_time) \
              SELECT $2, $18, $19, $1, $14 WHERE $18::text IS NOT NULL \
@@ -119,33 +136,33 @@ pub async fn insert_new(
              INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
              SELECT $23, 'task.created', $24, $25 FROM task \
          ) \
-         SELECT EXISTS (SELECT FROM task)",
+         SELECT EXISTS (SELECT FROM task) AS \"inserted!\"",
+        task.id,
+        task.owner.as_str(),
+        task.title.as_str(),
+        task.description.as_str(),
+        task.state.as_db(),
+        task.priority.as_db(),
+        task.tags.as_slice(),
+        &task.tags.folded(),
+        task.due_time,
+        task.time_zone.name(),
+        task.recurrence.as_str(),
+        sqlx::types::Json(task.reminders.as_slice()) as _,
+        task.series_id,
+        task.create_time,
+        task.update_time,
+        task.complete_time,
+        task.version,
+        key.as_ref().map(|k| k.request_id),
+        key.as_ref().map(|k| k.request_hash),
+        fire_times,
+        super::requests::RETENTION_HOURS,
+        task.series_start,
+        created.event_id,
+        &created.payload,
+        &created.traceparent,
     )
-    .bind(task.id)
-    .bind(task.owner.as_str())
-    .bind(task.title.as_str())
-    .bind(task.description.as_str())
-    .bind(task.state.as_db())
-    .bind(task.priority.as_db())
-    .bind(task.tags.as_slice())
-    .bind(task.tags.folded())
-    .bind(task.due_time)
-    .bind(task.time_zone.name())
-    .bind(task.recurrence.as_str())
-    .bind(sqlx::types::Json(task.reminders.as_slice()))
-    .bind(task.series_id)
-    .bind(task.create_time)
-    .bind(task.update_time)
-    .bind(task.complete_time)
-    .bind(task.version)
-    .bind(key.as_ref().map(|k| k.request_id))
-    .bind(key.as_ref().map(|k| k.request_hash))
-    .bind(fire_times)
-    .bind(super::requests::RETENTION_HOURS)
-    .bind(task.series_start)
-    .bind(created.event_id)
-    .bind(&created.payload)
-    .bind(&created.traceparent)
     .fetch_one(executor)
     .await
     .context("cannot insert task")?;
@@ -153,9 +170,7 @@ pub async fn insert_new(
 }
 
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> anyhow::Result<Option<Task>> {
-    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
-    let row: Option<TaskRow> = sqlx::query_as(&sql)
-        .bind(id)
+    let row = select_tasks!("WHERE id = $1", id)
         .fetch_optional(executor)
         .await
         .context("cannot read task")?;
@@ -164,9 +179,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> anyhow::Result<Opti
 
 /// Reads and row-locks a task for a read-modify-write in `conn`'s transaction.
 pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<Option<Task>> {
-    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE");
-    let row: Option<TaskRow> = sqlx::query_as(&sql)
-        .bind(id)
+    let row = select_tasks!("WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(conn)
         .await
         .context("cannot read task for update")?;
@@ -175,30 +188,30 @@ pub async fn get_for_update(conn: &mut PgConnection, id: Uuid) -> anyhow::Result
 
 /// Writes every mutable column of a task read with [`get_for_update`].
 pub async fn update(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE tasks SET title = $2, description = $3, state = $4, priority = $5, tags = $6, \
          tags_folded = $7, due_time = $8, time_zone = $9, recurrence = $10, reminders = $11, \
          series_id = $12, update_time = $13, complete_time = $14, version = $15, \
          series_start = $16, recurrence_done = $17 \
          WHERE id = $1",
+        task.id,
+        task.title.as_str(),
+        task.description.as_str(),
+        task.state.as_db(),
+        task.priority.as_db(),
+        task.tags.as_slice(),
+        &task.tags.folded(),
+        task.due_time,
+        task.time_zone.name(),
+        task.recurrence.as_str(),
+        sqlx::types::Json(task.reminders.as_slice()) as _,
+        task.series_id,
+        task.update_time,
+        task.complete_time,
+        task.version,
+        task.series_start,
+        task.recurrence_done,
     )
-    .bind(task.id)
-    .bind(task.title.as_str())
-    .bind(task.description.as_str())
-    .bind(task.state.as_db())
-    .bind(task.priority.as_db())
-    .bind(task.tags.as_slice())
-    .bind(task.tags.folded())
-    .bind(task.due_time)
-    .bind(task.time_zone.name())
-    .bind(task.recurrence.as_str())
-    .bind(sqlx::types::Json(task.reminders.as_slice()))
-    .bind(task.series_id)
-    .bind(task.update_time)
-    .bind(task.complete_time)
-    .bind(task.version)
-    .bind(task.series_start)
-    .bind(task.recurrence_done)
     .execute(conn)
     .await
     .context("cannot update task")?;
@@ -207,8 +220,7 @@ pub async fn update(conn: &mut PgConnection, task: &Task) -> anyhow::Result<()> 
 
 /// The next occurrence exists (or the rule ended): never make another.
 pub async fn mark_recurrence_done(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<()> {
-    sqlx::query("UPDATE tasks SET recurrence_done = true WHERE id = $1")
-        .bind(id)
+    sqlx::query!("UPDATE tasks SET recurrence_done = true WHERE id = $1", id)
         .execute(conn)
         .await
         .context("cannot mark recurrence done")?;
@@ -216,8 +228,7 @@ pub async fn mark_recurrence_done(conn: &mut PgConnection, id: Uuid) -> anyhow::
 }
 
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM tasks WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM tasks WHERE id = $1", id)
         .execute(conn)
         .await
         .context("cannot delete task")?;
