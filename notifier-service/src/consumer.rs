@@ -29,7 +29,7 @@ const PREFETCH: u16 = 500;
 const GATHER: Duration = Duration::from_millis(5);
 
 #[derive(Clone)]
-pub struct Consumer {
+pub(crate) struct Consumer {
     pub pool: PgPool,
     pub amqp_url: String,
     /// The exchange and our queue on it (declared by task-service too).
@@ -43,7 +43,7 @@ pub struct Consumer {
 
 impl Consumer {
     /// Consumes until `shutdown`, reconnecting with backoff.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
             match self.consume_once(&shutdown).await {

@@ -15,13 +15,13 @@ use crate::delivery::CredentialState;
 use crate::webhooks::{self, WebhookState};
 
 #[derive(Clone)]
-pub struct HttpState {
+pub(crate) struct HttpState {
     pub pool: PgPool,
     pub broker_up: Arc<AtomicBool>,
     pub credentials: Arc<CredentialState>,
 }
 
-pub fn router(state: HttpState, webhooks: WebhookState) -> Router {
+pub(crate) fn router(state: HttpState, webhooks: WebhookState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -30,7 +30,7 @@ const ACTION_TRIES: i32 = 20;
 const SNOOZE: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
-pub struct InboundWorker {
+pub(crate) struct InboundWorker {
     pub pool: PgPool,
     pub tasks: TaskClient,
     pub replies: Arc<dyn Provider>,
@@ -39,7 +39,7 @@ pub struct InboundWorker {
 }
 
 impl InboundWorker {
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         loop {
             let wait = match self.run_once().await {
                 Ok(0) => Duration::from_millis(500),
@@ -58,7 +58,7 @@ impl InboundWorker {
     }
 
     /// Acts on the reports that are due; how many it took.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
+    pub(crate) async fn run_once(&self) -> anyhow::Result<usize> {
         let claimed = inbound::claim(&self.pool, BATCH, LEASE).await?;
         for report in &claimed {
             self.act(report).await?;

@@ -13,18 +13,18 @@
 //! - `startup`, `config`, `http`: running the process.
 
 pub mod config;
-pub mod consumer;
-pub mod delivery;
-pub mod domain;
-pub mod error;
-pub mod grpc;
-pub mod http;
-pub mod inbound;
-pub mod providers;
-pub mod service;
+pub(crate) mod consumer;
+pub(crate) mod delivery;
+pub(crate) mod domain;
+pub(crate) mod error;
+pub(crate) mod grpc;
+pub(crate) mod http;
+pub(crate) mod inbound;
+pub(crate) mod providers;
+pub(crate) mod service;
 pub mod startup;
-pub mod store;
-pub mod task_client;
-pub mod webhooks;
+pub(crate) mod store;
+pub(crate) mod task_client;
+pub(crate) mod webhooks;
 
 pub use todogenie_common::{auth, metrics, telemetry};

@@ -16,14 +16,14 @@ const SERVICE_SUBJECT: &str = "notifier-service";
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
-pub struct TaskClient {
+pub(crate) struct TaskClient {
     client: TaskServiceClient<Channel>,
     keys: Arc<JwtKeys>,
 }
 
 /// What a call to task-service came to.
 #[derive(Debug, PartialEq, Eq)]
-pub enum CallResult {
+pub(crate) enum CallResult {
     Done,
     /// The task is gone or cannot take the change: nothing to retry.
     Refused(String),
@@ -32,7 +32,7 @@ pub enum CallResult {
 }
 
 impl TaskClient {
-    pub fn new(url: &str, keys: Arc<JwtKeys>) -> anyhow::Result<Self> {
+    pub(crate) fn new(url: &str, keys: Arc<JwtKeys>) -> anyhow::Result<Self> {
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| anyhow::anyhow!("TASK_SERVICE_URL {url:?} is not a URL: {e}"))?
             .connect_timeout(Duration::from_secs(3))
@@ -57,14 +57,14 @@ impl TaskClient {
         request
     }
 
-    pub async fn complete(&self, task_id: &str) -> CallResult {
+    pub(crate) async fn complete(&self, task_id: &str) -> CallResult {
         let request = self.request(pb::CompleteTaskRequest {
             id: task_id.to_owned(),
         });
         outcome(self.client.clone().complete_task(request).await.map(drop))
     }
 
-    pub async fn snooze(&self, task_id: &str, duration: Duration) -> CallResult {
+    pub(crate) async fn snooze(&self, task_id: &str, duration: Duration) -> CallResult {
         let request = self.request(pb::SnoozeTaskRequest {
             id: task_id.to_owned(),
             duration: Some(prost_types::Duration {

@@ -9,7 +9,7 @@
 mod rules;
 mod webhooks;
 
-pub use webhooks::sign;
+pub use webhooks::{sign, twilio_sign};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -10,6 +10,23 @@ use sha2::Sha256;
 
 use super::StandinConfig;
 
+/// `X-Twilio-Signature` as Twilio computes it: base64 HMAC-SHA1 with the
+/// auth token over the URL followed by each form field's name and value,
+/// sorted by name.
+pub fn twilio_sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    use base64::Engine as _;
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 /// `X-Hub-Signature-256` as Meta computes it: HMAC-SHA256 of the raw body
 /// with the app secret, hex, after `sha256=`.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {

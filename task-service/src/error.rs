@@ -4,7 +4,7 @@
 
 use crate::domain::Rejected;
 
-pub use todogenie_common::error::{Error, Result};
+pub(crate) use todogenie_common::error::{Error, Result};
 
 impl From<Rejected> for Error {
     fn from(rejected: Rejected) -> Self {

@@ -11,13 +11,13 @@ use axum::Router;
 use sqlx::PgPool;
 
 #[derive(Clone)]
-pub struct HttpState {
+pub(crate) struct HttpState {
     pub pool: PgPool,
     /// Set by the outbox relay while it holds a broker connection.
     pub broker_up: Arc<AtomicBool>,
 }
 
-pub fn router(state: HttpState) -> Router {
+pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

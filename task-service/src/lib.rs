@@ -11,16 +11,16 @@
 
 pub mod config;
 pub mod domain;
-pub mod error;
+pub(crate) mod error;
 pub mod events;
-pub mod grpc;
-pub mod http;
+pub(crate) mod grpc;
+pub(crate) mod http;
 pub mod relay;
-pub mod scheduler;
-pub mod service;
+pub(crate) mod scheduler;
+pub(crate) mod service;
 pub mod startup;
 pub mod store;
 pub mod wake;
-pub mod watch;
+pub(crate) mod watch;
 
 pub use todogenie_common::{auth, metrics, page_token, telemetry};

@@ -20,7 +20,7 @@ use crate::wake::Wake;
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     pool: PgPool,
     wake: Wake,
     /// Reminders (and recurring tasks) per transaction.
@@ -28,7 +28,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(pool: PgPool, wake: Wake) -> Self {
+    pub(crate) fn new(pool: PgPool, wake: Wake) -> Self {
         Self {
             pool,
             wake,
@@ -38,7 +38,7 @@ impl Scheduler {
 
     /// Fires what is due now; returns how many reminders and recurring tasks
     /// it handled (0: nothing was due).
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
+    pub(crate) async fn run_once(&self) -> anyhow::Result<usize> {
         let done = self.fire_due_reminders().await? + self.continue_series().await?;
         if done > 0 {
             self.wake.outbox_written();
@@ -95,7 +95,7 @@ impl Scheduler {
     }
 
     /// Runs until `shutdown`, waking at each fire time.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let mut waiter = self.wake.schedule_waiter(&self.pool).await;
         while !shutdown.is_cancelled() {
             waiter.mark_seen();

@@ -39,7 +39,7 @@ enum Feed {
 }
 
 #[derive(Clone)]
-pub struct WatchHub {
+pub(crate) struct WatchHub {
     inner: Arc<Hub>,
 }
 
@@ -60,7 +60,7 @@ struct Hub {
 impl WatchHub {
     /// A hub that consumes only while someone watches: a replica with no
     /// watchers costs the broker nothing per event.
-    pub fn start(amqp_url: String, exchange: String, shutdown: CancellationToken) -> Self {
+    pub(crate) fn start(amqp_url: String, exchange: String, shutdown: CancellationToken) -> Self {
         let (feed, _) = broadcast::channel(WATCHER_BUFFER);
         Self {
             inner: Arc::new(Hub {
@@ -165,7 +165,7 @@ impl WatchHub {
     /// A stream of the events `caller` may see (admin and service: all).
     /// It starts once the feed is live (consuming), so it misses nothing
     /// published from then on.
-    pub async fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
         caller: &Caller,
     ) -> Result<ReceiverStream<Result<pb::TaskEvent, Status>>, Status> {

@@ -9,11 +9,11 @@ use crate::providers::Message;
 
 /// Button payloads name the message's lead notification; a digest's tasks
 /// are found from it (`store::notifications::tasks_of_message`).
-pub fn done_payload(lead: uuid::Uuid) -> String {
+pub(crate) fn done_payload(lead: uuid::Uuid) -> String {
     format!("done:{lead}")
 }
 
-pub fn snooze_payload(lead: uuid::Uuid) -> String {
+pub(crate) fn snooze_payload(lead: uuid::Uuid) -> String {
     format!("snooze:{lead}")
 }
 
@@ -21,7 +21,7 @@ pub fn snooze_payload(lead: uuid::Uuid) -> String {
 const MAX_TEXT: usize = 1000;
 
 /// The local time of `at` for this contact, e.g. `Sat 21 Nov 2026, 09:00 CET`.
-pub fn local_time(contact: &Contact, at: DateTime<Utc>) -> String {
+pub(crate) fn local_time(contact: &Contact, at: DateTime<Utc>) -> String {
     let local = at.with_timezone(&contact.spec.zone.0);
     local
         .format_localized(
@@ -42,7 +42,7 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The message for `rows` (one recipient, at least one row), the template
 /// unless `interactive`.
-pub fn whatsapp(rows: &[Notification], contact: &Contact, interactive: bool) -> Message {
+pub(crate) fn whatsapp(rows: &[Notification], contact: &Contact, interactive: bool) -> Message {
     let lead = rows[0].id;
     let earliest = rows
         .iter()
@@ -73,7 +73,7 @@ pub fn whatsapp(rows: &[Notification], contact: &Contact, interactive: bool) -> 
 }
 
 /// A plain-text reminder (interactive bodies and SMS).
-pub fn text_body(rows: &[Notification], contact: &Contact) -> String {
+pub(crate) fn text_body(rows: &[Notification], contact: &Contact) -> String {
     if let [row] = rows {
         return format!(
             "⏰ Reminder: {}\nDue {}",
@@ -93,7 +93,7 @@ pub fn text_body(rows: &[Notification], contact: &Contact) -> String {
 }
 
 /// SMS: no buttons; the text says what to do.
-pub fn sms(rows: &[Notification], contact: &Contact) -> Message {
+pub(crate) fn sms(rows: &[Notification], contact: &Contact) -> Message {
     Message::Text {
         body: truncate(&text_body(rows, contact), 1500),
     }

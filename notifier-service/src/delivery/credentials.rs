@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the provider refused our credentials; `/readyz` fails while so.
 #[derive(Debug, Default)]
-pub struct CredentialState {
+pub(crate) struct CredentialState {
     refused: AtomicBool,
 }
 
 impl CredentialState {
-    pub fn refused(&self) -> bool {
+    pub(crate) fn refused(&self) -> bool {
         self.refused.load(Ordering::SeqCst)
     }
 

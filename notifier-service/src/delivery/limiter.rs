@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     interval: Duration,
     next: Mutex<Instant>,
 }
@@ -18,7 +18,7 @@ pub struct RateLimiter {
 const HEADROOM: f64 = 0.98;
 
 impl RateLimiter {
-    pub fn per_second(rate: u32) -> Self {
+    pub(crate) fn per_second(rate: u32) -> Self {
         let rate = f64::from(rate.max(1)) * HEADROOM;
         Self {
             interval: Duration::from_secs_f64(1.0 / rate),
@@ -27,7 +27,7 @@ impl RateLimiter {
     }
 
     /// Waits for this caller's slot.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let slot = {
             let mut next = self
                 .next

@@ -6,12 +6,12 @@
 //! global rate, decides failures by `failure`'s policy, and records every
 //! outcome in one statement.
 
-pub mod compose;
+pub(crate) mod compose;
 mod credentials;
 mod failure;
 mod limiter;
 mod plan;
-pub mod retry;
+pub(crate) mod retry;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,9 +23,9 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use credentials::CredentialState;
-pub use limiter::RateLimiter;
-pub use plan::RECIPIENT_GAP;
+pub(crate) use credentials::CredentialState;
+pub(crate) use limiter::RateLimiter;
+pub(crate) use plan::RECIPIENT_GAP;
 
 use crate::domain::{Channel, Contact, Status};
 use crate::providers::{ErrorClass, Message, Provider};
@@ -36,7 +36,7 @@ use plan::{settle, Batch};
 
 /// The engine's settings.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     pub lease: Duration,
     pub retry_base: Duration,
     pub max_attempts: u32,
@@ -47,14 +47,14 @@ pub struct EngineConfig {
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Round {
+pub(crate) enum Round {
     /// Claimed this many notifications.
     Done(usize),
     Idle,
 }
 
 #[derive(Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     pool: PgPool,
     whatsapp: Arc<dyn Provider>,
     sms: Option<Arc<dyn Provider>>,
@@ -66,7 +66,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         pool: PgPool,
         whatsapp: Arc<dyn Provider>,
         sms: Option<Arc<dyn Provider>>,
@@ -87,7 +87,7 @@ impl Engine {
     }
 
     /// Wakes the loop early (new notifications were queued).
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
 
@@ -107,7 +107,7 @@ impl Engine {
     }
 
     /// Runs rounds until `shutdown`; a round in flight is finished first.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         loop {
             let wait = match self.run_once().await {
                 Ok(Round::Done(_)) => continue,
@@ -139,7 +139,7 @@ impl Engine {
     }
 
     /// One round: claim, plan, reserve slots, send, record.
-    pub async fn run_once(&self) -> anyhow::Result<Round> {
+    pub(crate) async fn run_once(&self) -> anyhow::Result<Round> {
         let limit = if self.credentials.refused() {
             // One probe per interval while the provider refuses us.
             let mut last = self.last_probe.lock().expect("never poisoned");

@@ -14,7 +14,7 @@ use crate::store::notifications::{Claimed, Outcome};
 
 /// No recipient gets more than one message per this (README, "Digest and
 /// timing").
-pub const RECIPIENT_GAP: Duration = Duration::from_secs(6);
+pub(crate) const RECIPIENT_GAP: Duration = Duration::from_secs(6);
 /// Task states that get no reminder.
 const CLOSED: [&str; 4] = [
     "TASK_STATE_COMPLETED",
@@ -28,26 +28,26 @@ const PACED_RETRY: chrono::Duration = chrono::Duration::milliseconds(500);
 
 /// One recipient's notifications on one channel, sent as one message.
 #[derive(Debug, Clone)]
-pub struct Batch {
+pub(super) struct Batch {
     pub contact: Contact,
     pub notifications: Vec<Notification>,
     pub channel: Channel,
 }
 
 impl Batch {
-    pub fn user(&self) -> &str {
+    pub(super) fn user(&self) -> &str {
         self.contact.spec.user.as_str()
     }
 
     /// Consecutive 131056 answers for this recipient so far.
-    pub fn pair_streak(&self) -> u32 {
+    pub(super) fn pair_streak(&self) -> u32 {
         self.contact.pacing.pair_limited
     }
 }
 
 /// What a round decided before any slot was reserved.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(super) struct Plan {
     /// Settled without a send: skipped or deferred.
     pub outcomes: Vec<Outcome>,
     /// Ready to go once the recipient's slot is reserved.
@@ -56,7 +56,7 @@ pub struct Plan {
 
 impl Plan {
     /// The users whose send slot the ready batches need.
-    pub fn recipients(&self) -> Vec<String> {
+    pub(super) fn recipients(&self) -> Vec<String> {
         self.ready
             .iter()
             .map(|b| b.user().to_owned())
@@ -68,7 +68,7 @@ impl Plan {
 
 /// An outcome with no request made: the notification keeps its channel and
 /// failures.
-pub fn settle(
+pub(super) fn settle(
     notification: &Notification,
     status: Status,
     last_error: Option<String>,
@@ -101,7 +101,7 @@ fn settle_all<'a>(
 
 /// Sorts claimed notifications into skips, deferrals and per-recipient
 /// batches. `contacts` holds the contacts of the claimed users, by user id.
-pub fn plan(
+pub(super) fn plan(
     claimed: Vec<Claimed>,
     contacts: &HashMap<String, Contact>,
     now: DateTime<Utc>,
@@ -166,7 +166,7 @@ pub fn plan(
 /// Given the recipients whose slot was reserved, the batches that go now:
 /// one per recipient (a WhatsApp batch and an SMS fallback batch of one
 /// person share the slot). The rest wait for the recipient's next slot.
-pub fn pace(
+pub(super) fn pace(
     ready: Vec<Batch>,
     reserved: &HashSet<String>,
     now: DateTime<Utc>,

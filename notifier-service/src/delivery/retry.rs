@@ -8,9 +8,9 @@ use rand::Rng;
 use todogenie_common::backoff::backoff_between;
 
 /// Largest delay between two attempts.
-pub const MAX_DELAY: Duration = Duration::from_secs(300);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(300);
 /// 131056: retry that recipient after these, then give up.
-pub const PAIR_SCHEDULE: [Duration; 4] = [
+pub(crate) const PAIR_SCHEDULE: [Duration; 4] = [
     Duration::from_secs(1),
     Duration::from_secs(4),
     Duration::from_secs(16),
@@ -18,7 +18,7 @@ pub const PAIR_SCHEDULE: [Duration; 4] = [
 ];
 
 /// The delay before retry number `failures` (1 for the first retry).
-pub fn backoff(base: Duration, failures: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(base: Duration, failures: u32, retry_after: Option<Duration>) -> Duration {
     let nominal = backoff_between(base, MAX_DELAY, failures);
     let jitter = rand::rng().random_range(0.8..=1.2);
     let delay = nominal.mul_f64(jitter);
@@ -30,7 +30,7 @@ pub fn backoff(base: Duration, failures: u32, retry_after: Option<Duration>) -> 
 }
 
 /// The delay after the `streak`-th 131056 in a row, or `None` to give up.
-pub fn pair_delay(streak: u32) -> Option<Duration> {
+pub(crate) fn pair_delay(streak: u32) -> Option<Duration> {
     PAIR_SCHEDULE.get(streak as usize).copied()
 }
 

@@ -11,12 +11,12 @@ use todogenie_common::FieldViolations;
 
 /// A valid phone number, always held in E.164 form (`+14155550123`).
 #[derive(Clone, PartialEq, Eq)]
-pub struct PhoneNumber(String);
+pub(crate) struct PhoneNumber(String);
 
 impl PhoneNumber {
     /// Accepts only E.164 (a `+`, the country code, the number) that
     /// libphonenumber knows to be a valid number.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         if !raw.starts_with('+') || !raw[1..].bytes().all(|b| b.is_ascii_digit()) {
             return Err("must be E.164: `+`, country code and number, digits only".into());
@@ -32,7 +32,7 @@ impl PhoneNumber {
 
     /// A number as WhatsApp writes it in webhooks (`wa_id`, digits only) or
     /// Twilio (`whatsapp:+1…`).
-    pub fn from_provider(raw: &str) -> Result<Self, String> {
+    pub(crate) fn from_provider(raw: &str) -> Result<Self, String> {
         let raw = raw.trim().trim_start_matches("whatsapp:");
         if raw.starts_with('+') {
             Self::parse(raw)
@@ -41,21 +41,21 @@ impl PhoneNumber {
         }
     }
 
-    pub fn from_stored(value: String) -> Self {
+    pub(crate) fn from_stored(value: String) -> Self {
         Self(value)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Digits only, as the Cloud API's `to` takes it.
-    pub fn digits(&self) -> &str {
+    pub(crate) fn digits(&self) -> &str {
         &self.0[1..]
     }
 
     /// For logs: the country code and the last two digits only.
-    pub fn masked(&self) -> String {
+    pub(crate) fn masked(&self) -> String {
         let keep = self.0.len().saturating_sub(2);
         format!("{}…{}", &self.0[..3.min(keep)], &self.0[keep..])
     }
@@ -70,10 +70,10 @@ impl fmt::Debug for PhoneNumber {
 
 /// An IANA zone name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Zone(pub Tz);
+pub(crate) struct Zone(pub Tz);
 
 impl Zone {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         if raw.is_empty() {
             return Ok(Self(Tz::UTC));
         }
@@ -82,17 +82,17 @@ impl Zone {
             .map_err(|_| format!("`{raw}` is not an IANA time zone name"))
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.0.name()
     }
 }
 
 /// A BCP 47 language tag, kept as given (e.g. `en`, `pt-BR`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Locale(String);
+pub(crate) struct Locale(String);
 
 impl Locale {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         if raw.is_empty() {
             return Ok(Self("en".into()));
         }
@@ -101,17 +101,17 @@ impl Locale {
         Ok(Self(tag.to_string()))
     }
 
-    pub fn from_stored(value: String) -> Self {
+    pub(crate) fn from_stored(value: String) -> Self {
         Self(value)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The closest locale chrono can format dates in: the tag's language and
     /// region (`pt-BR` → `pt_BR`), else the language's main one, else `en_US`.
-    pub fn chrono_locale(&self) -> chrono::Locale {
+    pub(crate) fn chrono_locale(&self) -> chrono::Locale {
         let mut parts = self.0.split('-');
         let language = parts.next().unwrap_or("en").to_ascii_lowercase();
         let region = parts
@@ -144,13 +144,13 @@ impl Locale {
 
 /// Local times between which nothing is sent; `start > end` spans midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuietHours {
+pub(crate) struct QuietHours {
     pub start: NaiveTime,
     pub end: NaiveTime,
 }
 
 impl QuietHours {
-    pub fn parse(start: &str, end: &str) -> Result<Self, String> {
+    pub(crate) fn parse(start: &str, end: &str) -> Result<Self, String> {
         let time = |raw: &str| {
             NaiveTime::parse_from_str(raw, "%H:%M")
                 .map_err(|_| format!("`{raw}` is not a local time HH:MM"))
@@ -165,7 +165,7 @@ impl QuietHours {
     /// When a message due at `at` may go out: `at` itself outside quiet
     /// hours, else the next local `end` (the first valid instant after a DST
     /// gap).
-    pub fn release_time(&self, zone: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn release_time(&self, zone: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = at.with_timezone(&zone);
         let now = local.time();
         let quiet = if self.start < self.end {
@@ -194,7 +194,7 @@ impl QuietHours {
 
 /// What UpsertContact asks to store, all parts checked.
 #[derive(Debug, Clone)]
-pub struct ContactSpec {
+pub(crate) struct ContactSpec {
     pub user: UserId,
     pub phone_number: PhoneNumber,
     pub zone: Zone,
@@ -205,7 +205,7 @@ pub struct ContactSpec {
 
 /// A stored contact.
 #[derive(Debug, Clone)]
-pub struct Contact {
+pub(crate) struct Contact {
     pub spec: ContactSpec,
     pub window_expire_time: Option<DateTime<Utc>>,
     pub pacing: Pacing,
@@ -216,7 +216,7 @@ pub struct Contact {
 /// How fast we may write to a contact: one message per 6 s, and the
 /// 131056 (pair rate limit) streak behind the 1, 4, 16, 64 s schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pacing {
+pub(crate) struct Pacing {
     /// Nothing goes to this contact before this time.
     pub next_send_time: DateTime<Utc>,
     pub pair_limited: u32,
@@ -224,13 +224,13 @@ pub struct Pacing {
 
 impl Contact {
     /// Inside the 24-hour customer-service window at `now`.
-    pub fn window_open(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn window_open(&self, now: DateTime<Utc>) -> bool {
         self.window_expire_time.is_some_and(|until| until > now)
     }
 }
 
 /// Parses each part, recording what is wrong under its field name.
-pub fn parse_contact_parts(
+pub(crate) fn parse_contact_parts(
     violations: &mut FieldViolations,
     phone_number: &str,
     time_zone: &str,

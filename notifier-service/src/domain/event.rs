@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use todogenie_common::auth::UserId;
-pub use todogenie_common::events::EventKind;
+pub(crate) use todogenie_common::events::EventKind;
 use todogenie_common::events::{parse_time, CloudEvent};
 use uuid::Uuid;
 
 /// What one event says about one task.
 #[derive(Debug, Clone)]
-pub struct TaskEvent {
+pub(crate) struct TaskEvent {
     pub id: Uuid,
     pub kind: EventKind,
     pub task_id: Uuid,
@@ -27,7 +27,7 @@ pub struct TaskEvent {
 
 impl TaskEvent {
     /// Parses a message body; the error says what is wrong with it.
-    pub fn parse(body: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
         let envelope = CloudEvent::from_json(body)?;
         let id = Uuid::parse_str(&envelope.id).map_err(|_| "id is not a UUID".to_owned())?;
         let kind = envelope
@@ -58,7 +58,7 @@ impl TaskEvent {
 
     /// The task's state as followed by the notifier: its `state`, or
     /// `DELETED`.
-    pub fn followed_state(&self) -> &str {
+    pub(crate) fn followed_state(&self) -> &str {
         if self.kind == EventKind::Deleted {
             "DELETED"
         } else {

@@ -8,11 +8,11 @@ mod event;
 mod notification;
 mod report;
 
-pub use contact::{
+pub(crate) use contact::{
     parse_contact_parts, Contact, ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, Zone,
 };
-pub use event::{EventKind, TaskEvent};
-pub use notification::{Channel, Notification, Status};
-pub use report::ReportKind;
-pub use todogenie_common::auth::UserId;
-pub use todogenie_common::FieldViolations;
+pub(crate) use event::{EventKind, TaskEvent};
+pub(crate) use notification::{Channel, Notification, Status};
+pub(crate) use report::ReportKind;
+pub(crate) use todogenie_common::auth::UserId;
+pub(crate) use todogenie_common::FieldViolations;

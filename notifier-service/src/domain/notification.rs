@@ -9,7 +9,7 @@ use super::UserId;
 
 /// One reminder of one task for one user, and what became of it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
+pub(crate) struct Notification {
     pub id: Uuid,
     pub user_id: UserId,
     pub task_id: Uuid,
@@ -35,13 +35,13 @@ pub struct Notification {
 
 impl Notification {
     /// The time the message shows: the task's due time, or the reminder's.
-    pub fn due(&self) -> DateTime<Utc> {
+    pub(crate) fn due(&self) -> DateTime<Utc> {
         self.due_time.unwrap_or(self.reminder_time)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
+pub(crate) enum Status {
     Queued,
     Deferred,
     Sent,
@@ -52,7 +52,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_db(self) -> &'static str {
+    pub(crate) fn as_db(self) -> &'static str {
         match self {
             Status::Queued => "QUEUED",
             Status::Deferred => "DEFERRED",
@@ -64,7 +64,7 @@ impl Status {
         }
     }
 
-    pub const ALL: [Status; 7] = [
+    pub(crate) const ALL: [Status; 7] = [
         Status::Queued,
         Status::Deferred,
         Status::Sent,
@@ -76,13 +76,13 @@ impl Status {
 
     /// `None` for a value no row should hold (the migration's CHECK allows
     /// exactly [`Status::ALL`]).
-    pub fn from_db(raw: &str) -> Option<Self> {
+    pub(crate) fn from_db(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_db() == raw)
     }
 
     /// A provider's status report (Meta `sent|delivered|read|failed`,
     /// Twilio `sent|delivered|read|failed|undelivered`).
-    pub fn from_report(raw: &str) -> Option<Self> {
+    pub(crate) fn from_report(raw: &str) -> Option<Self> {
         match raw {
             "sent" => Some(Status::Sent),
             "delivered" => Some(Status::Delivered),
@@ -94,8 +94,10 @@ impl Status {
 
     /// The order reports may move a status in: a late `delivered` never
     /// overwrites `read`, and nothing comes after `failed`. The SQL that
-    /// applies reports compares these ranks (see `store::notifications`).
-    pub fn rank(self) -> i32 {
+    /// applies reports compares the same ranks (`status_rank` in the
+    /// migrations); this is the rule as the tests state it.
+    #[cfg(test)]
+    pub(crate) fn rank(self) -> i32 {
         match self {
             Status::Queued | Status::Deferred => 0,
             Status::Sent => 1,
@@ -105,7 +107,7 @@ impl Status {
         }
     }
 
-    pub fn to_pb(self) -> pb::NotificationStatus {
+    pub(crate) fn to_pb(self) -> pb::NotificationStatus {
         match self {
             Status::Queued => pb::NotificationStatus::Queued,
             Status::Deferred => pb::NotificationStatus::Deferred,
@@ -117,7 +119,7 @@ impl Status {
         }
     }
 
-    pub fn from_pb(status: pb::NotificationStatus) -> Option<Self> {
+    pub(crate) fn from_pb(status: pb::NotificationStatus) -> Option<Self> {
         match status {
             pb::NotificationStatus::Unspecified => None,
             pb::NotificationStatus::Queued => Some(Status::Queued),
@@ -132,20 +134,20 @@ impl Status {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
+pub(crate) enum Channel {
     WhatsApp,
     Sms,
 }
 
 impl Channel {
-    pub fn as_db(self) -> &'static str {
+    pub(crate) fn as_db(self) -> &'static str {
         match self {
             Channel::WhatsApp => "whatsapp",
             Channel::Sms => "sms",
         }
     }
 
-    pub fn from_db(raw: &str) -> Option<Self> {
+    pub(crate) fn from_db(raw: &str) -> Option<Self> {
         [Channel::WhatsApp, Channel::Sms]
             .into_iter()
             .find(|c| c.as_db() == raw)

@@ -2,7 +2,7 @@
 //! on.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportKind {
+pub(crate) enum ReportKind {
     /// A delivery status of a message we sent.
     Status,
     /// The *Done* button.
@@ -16,7 +16,7 @@ pub enum ReportKind {
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 6] = [
+    pub(crate) const ALL: [ReportKind; 6] = [
         ReportKind::Status,
         ReportKind::Done,
         ReportKind::Snooze,
@@ -25,7 +25,7 @@ impl ReportKind {
         ReportKind::Text,
     ];
 
-    pub fn as_db(self) -> &'static str {
+    pub(crate) fn as_db(self) -> &'static str {
         match self {
             ReportKind::Status => "status",
             ReportKind::Done => "done",
@@ -38,7 +38,7 @@ impl ReportKind {
 
     /// `None` for a value no row should hold (the migration's CHECK allows
     /// exactly [`ReportKind::ALL`]).
-    pub fn from_db(raw: &str) -> Option<Self> {
+    pub(crate) fn from_db(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_db() == raw)
     }
 }

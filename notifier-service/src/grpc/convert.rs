@@ -8,7 +8,7 @@ use crate::domain::{
     parse_contact_parts, Contact, ContactSpec, FieldViolations, Notification, UserId,
 };
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
@@ -16,7 +16,10 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// An UpsertContact's contact for `user` (already resolved and authorised).
-pub fn contact_in(user: UserId, contact: &pb::Contact) -> Result<ContactSpec, FieldViolations> {
+pub(crate) fn contact_in(
+    user: UserId,
+    contact: &pb::Contact,
+) -> Result<ContactSpec, FieldViolations> {
     let mut violations = FieldViolations::new();
     let quiet = contact
         .quiet_hours
@@ -45,7 +48,7 @@ pub fn contact_in(user: UserId, contact: &pb::Contact) -> Result<ContactSpec, Fi
     }
 }
 
-pub fn contact_out(contact: &Contact) -> pb::Contact {
+pub(crate) fn contact_out(contact: &Contact) -> pb::Contact {
     let spec = &contact.spec;
     pb::Contact {
         user_id: spec.user.as_str().to_owned(),
@@ -63,7 +66,7 @@ pub fn contact_out(contact: &Contact) -> pb::Contact {
     }
 }
 
-pub fn notification_out(row: &Notification) -> pb::Notification {
+pub(crate) fn notification_out(row: &Notification) -> pb::Notification {
     pb::Notification {
         id: row.id.to_string(),
         user_id: row.user_id.as_str().to_owned(),

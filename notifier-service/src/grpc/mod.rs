@@ -1,7 +1,7 @@
 //! Where gRPC requests enter: NotifierService, and the conversions between
 //! protobuf and the notifier's domain types.
 
-pub mod convert;
+pub(crate) mod convert;
 mod notifier_service;
 
-pub use notifier_service::NotifierApi;
+pub(crate) use notifier_service::NotifierApi;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{Message, Provider, SendError};
 use crate::domain::PhoneNumber;
 
-pub struct LogProvider;
+pub(crate) struct LogProvider;
 
 #[async_trait]
 impl Provider for LogProvider {

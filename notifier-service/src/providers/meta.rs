@@ -10,7 +10,7 @@ use super::{ErrorClass, Message, Provider, SendError};
 use crate::config::Secret;
 use crate::domain::PhoneNumber;
 
-pub struct MetaProvider {
+pub(crate) struct MetaProvider {
     http: reqwest::Client,
     url: String,
     token: Secret,
@@ -19,7 +19,7 @@ pub struct MetaProvider {
 }
 
 impl MetaProvider {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         base: &str,
         version: &str,
@@ -42,7 +42,7 @@ impl MetaProvider {
 
     /// The request body for `message` to `to`, exactly as the Cloud API
     /// defines it.
-    pub fn body(&self, to: &PhoneNumber, message: &Message) -> Value {
+    pub(crate) fn body(&self, to: &PhoneNumber, message: &Message) -> Value {
         let mut body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -187,7 +187,7 @@ impl Provider for MetaProvider {
 }
 
 /// What each Cloud API error code means for the sender (README, "Retries").
-pub fn classify_meta_code(code: i64) -> ErrorClass {
+pub(crate) fn classify_meta_code(code: i64) -> ErrorClass {
     match code {
         130_429 | 80_007 | 4 | 131_000 | 131_016 | 2 | 131_057 | 1 | 131_048 => {
             ErrorClass::Retryable { retry_after: None }

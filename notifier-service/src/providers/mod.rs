@@ -13,13 +13,13 @@ use async_trait::async_trait;
 
 use crate::domain::PhoneNumber;
 
-pub use self::log::LogProvider;
-pub use meta::{classify_meta_code, MetaProvider};
-pub use twilio::{classify_twilio_code, TwilioProvider, TwilioSms};
+pub(crate) use self::log::LogProvider;
+pub(crate) use meta::MetaProvider;
+pub(crate) use twilio::TwilioProvider;
 
 /// What to send. Providers render it in their own wire format.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub(crate) enum Message {
     /// The approved reminder template (allowed outside the 24-hour window):
     /// {{1}} the title, {{2}} the due time, quick replies Done and Snooze.
     Template {
@@ -39,7 +39,7 @@ pub enum Message {
 }
 
 impl Message {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Message::Template { .. } => "template",
             Message::Interactive { .. } => "interactive",
@@ -50,7 +50,7 @@ impl Message {
 
 /// What the delivery engine should do after a failed send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// Try again later (5xx, timeouts, throughput limits); `retry_after`
     /// when the provider said how long to wait.
     Retryable { retry_after: Option<Duration> },
@@ -68,7 +68,7 @@ pub enum ErrorClass {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.describe())]
-pub struct SendError {
+pub(crate) struct SendError {
     pub class: ErrorClass,
     /// The provider's error code, when it gave one.
     pub code: Option<i64>,
@@ -77,7 +77,7 @@ pub struct SendError {
 }
 
 impl SendError {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self.code {
             Some(code) => format!("{code}: {}", self.detail),
             None => self.detail.clone(),
@@ -86,7 +86,7 @@ impl SendError {
 
     /// A transport failure: no answer, so it is unknown whether the message
     /// was taken.
-    pub fn transport(error: &reqwest::Error) -> Self {
+    pub(crate) fn transport(error: &reqwest::Error) -> Self {
         let what = if error.is_timeout() {
             "timed out"
         } else if error.is_connect() {
@@ -102,7 +102,7 @@ impl SendError {
     }
 
     /// An answer with no error code we can read.
-    pub fn http(status: reqwest::StatusCode) -> Self {
+    pub(crate) fn http(status: reqwest::StatusCode) -> Self {
         let class = if status.is_server_error() || status.as_u16() == 429 {
             ErrorClass::Retryable { retry_after: None }
         } else if status.as_u16() == 401 {
@@ -120,7 +120,7 @@ impl SendError {
 
 /// A provider's answer: its status, its `Retry-After` (seconds) if any, and
 /// its body. A failure to read the body is a transport failure.
-pub async fn read_answer(
+pub(crate) async fn read_answer(
     response: reqwest::Response,
 ) -> Result<(reqwest::StatusCode, Option<Duration>, bytes::Bytes), SendError> {
     let status = response.status();
@@ -139,7 +139,7 @@ pub async fn read_answer(
 
 impl ErrorClass {
     /// This class, with the provider's `Retry-After` if it is a retry.
-    pub fn with_retry_after(self, after: Option<Duration>) -> Self {
+    pub(crate) fn with_retry_after(self, after: Option<Duration>) -> Self {
         match self {
             ErrorClass::Retryable { .. } => ErrorClass::Retryable { retry_after: after },
             other => other,
@@ -149,7 +149,7 @@ impl ErrorClass {
 
 /// A WhatsApp sender.
 #[async_trait]
-pub trait Provider: Send + Sync {
+pub(crate) trait Provider: Send + Sync {
     /// `meta`, `twilio` or `log`.
     fn name(&self) -> &'static str;
 
@@ -158,7 +158,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// An HTTP client with the timeouts reqwest leaves unset.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(3))

@@ -10,7 +10,7 @@ use super::{ErrorClass, Message, Provider, SendError};
 use crate::config::Secret;
 use crate::domain::PhoneNumber;
 
-pub struct TwilioProvider {
+pub(crate) struct TwilioProvider {
     http: reqwest::Client,
     url: String,
     account_sid: String,
@@ -20,9 +20,6 @@ pub struct TwilioProvider {
     content_sid: Option<String>,
     status_callback: Option<String>,
 }
-
-/// The SMS fallback is Twilio in SMS mode.
-pub type TwilioSms = TwilioProvider;
 
 impl TwilioProvider {
     #[allow(clippy::too_many_arguments)]
@@ -51,7 +48,7 @@ impl TwilioProvider {
     }
 
     /// WhatsApp through Twilio, from `whatsapp:+…`.
-    pub fn whatsapp(
+    pub(crate) fn whatsapp(
         http: reqwest::Client,
         base: &str,
         account_sid: &str,
@@ -77,7 +74,7 @@ impl TwilioProvider {
     }
 
     /// Plain SMS from `from`.
-    pub fn sms(
+    pub(crate) fn sms(
         http: reqwest::Client,
         base: &str,
         account_sid: &str,
@@ -97,7 +94,7 @@ impl TwilioProvider {
     }
 
     /// The form fields for `message` to `to`.
-    pub fn form(&self, to: &PhoneNumber, message: &Message) -> Vec<(&'static str, String)> {
+    pub(crate) fn form(&self, to: &PhoneNumber, message: &Message) -> Vec<(&'static str, String)> {
         let to = match self.content_sid {
             Some(_) => format!("whatsapp:{}", to.as_str()),
             None => to.as_str().to_owned(),
@@ -209,7 +206,7 @@ impl Provider for TwilioProvider {
 }
 
 /// Twilio's error codes, mapped onto the same classes as Meta's.
-pub fn classify_twilio_code(code: i64, http_status: u16) -> ErrorClass {
+pub(crate) fn classify_twilio_code(code: i64, http_status: u16) -> ErrorClass {
     match code {
         20_003 | 20_005 | 20_404 if http_status == 401 || code != 20_404 => ErrorClass::Credentials,
         20_429 | 63_018 | 14_107 | 63_038 => ErrorClass::Retryable { retry_after: None },

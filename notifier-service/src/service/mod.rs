@@ -15,14 +15,14 @@ use crate::store;
 
 /// One page of notifications; `next_page_token` is empty on the last.
 #[derive(Debug)]
-pub struct Page {
+pub(crate) struct Page {
     pub notifications: Vec<Notification>,
     pub next_page_token: String,
 }
 
 /// What a ListNotifications asks for, parsed.
 #[derive(Debug)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     pub user: UserId,
     /// Sorted and without repeats (the page token binds them).
     pub statuses: Vec<Status>,
@@ -31,28 +31,41 @@ pub struct ListQuery {
 }
 
 #[derive(Clone)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     pool: PgPool,
     page_tokens: PageTokens,
 }
 
 impl Notifier {
-    pub fn new(pool: PgPool, page_tokens: PageTokens) -> Self {
+    pub(crate) fn new(pool: PgPool, page_tokens: PageTokens) -> Self {
         Self { pool, page_tokens }
     }
 
-    pub async fn upsert_contact(&self, caller: &Caller, spec: ContactSpec) -> Result<Contact> {
-        if !caller.may_act_for(&spec.user) {
-            return Err(Error::PermissionDenied(
+    /// A user may change only its own contact; admin and service callers
+    /// anyone's. The API asks before it parses the contact, so a user learns
+    /// nothing about a contact it may not change.
+    pub(crate) fn may_change_contact(&self, caller: &Caller, user: &UserId) -> Result<()> {
+        if caller.may_act_for(user) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(
                 "a user may change only its own contact".into(),
-            ));
+            ))
         }
+    }
+
+    pub(crate) async fn upsert_contact(
+        &self,
+        caller: &Caller,
+        spec: ContactSpec,
+    ) -> Result<Contact> {
+        self.may_change_contact(caller, &spec.user)?;
         let stored = store::contacts::upsert(&self.pool, &spec).await?;
         tracing::info!(user = spec.user.as_str(), phone = %spec.phone_number.masked(), "contact saved");
         Ok(stored)
     }
 
-    pub async fn get_contact(&self, caller: &Caller, user: &UserId) -> Result<Contact> {
+    pub(crate) async fn get_contact(&self, caller: &Caller, user: &UserId) -> Result<Contact> {
         if !caller.may_act_for(user) {
             return Err(Error::NotFound("contact"));
         }
@@ -61,7 +74,7 @@ impl Notifier {
             .ok_or(Error::NotFound("contact"))
     }
 
-    pub async fn delete_contact(&self, caller: &Caller, user: &UserId) -> Result<()> {
+    pub(crate) async fn delete_contact(&self, caller: &Caller, user: &UserId) -> Result<()> {
         if !caller.may_act_for(user) {
             return Err(Error::PermissionDenied(
                 "a user may delete only its own contact".into(),
@@ -75,7 +88,11 @@ impl Notifier {
     }
 
     /// Newest first, `page_size` at a time, from where `page_token` left off.
-    pub async fn list_notifications(&self, caller: &Caller, query: ListQuery) -> Result<Page> {
+    pub(crate) async fn list_notifications(
+        &self,
+        caller: &Caller,
+        query: ListQuery,
+    ) -> Result<Page> {
         if !caller.may_act_for(&query.user) {
             return Err(Error::PermissionDenied(
                 "a user may list only its own notifications".into(),
@@ -116,7 +133,7 @@ impl Notifier {
         })
     }
 
-    pub async fn get_notification(&self, caller: &Caller, id: Uuid) -> Result<Notification> {
+    pub(crate) async fn get_notification(&self, caller: &Caller, id: Uuid) -> Result<Notification> {
         match store::notifications::get(&self.pool, id).await? {
             Some(n) if caller.may_act_for(&n.user_id) => Ok(n),
             _ => Err(Error::NotFound("notification")),

@@ -68,7 +68,7 @@ impl ContactRow {
 }
 
 /// Creates or replaces a contact; a new number has no window with us yet.
-pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact> {
+pub(crate) async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact> {
     let row = contact_query!(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in, \
              quiet_start, quiet_end) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -94,7 +94,7 @@ pub async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact
     Ok(row.into_contact())
 }
 
-pub async fn get(pool: &PgPool, user: &UserId) -> anyhow::Result<Option<Contact>> {
+pub(crate) async fn get(pool: &PgPool, user: &UserId) -> anyhow::Result<Option<Contact>> {
     let row = contact_query!(
         "SELECT ",
         " FROM contacts WHERE user_id = $1",
@@ -106,7 +106,7 @@ pub async fn get(pool: &PgPool, user: &UserId) -> anyhow::Result<Option<Contact>
     Ok(row.map(ContactRow::into_contact))
 }
 
-pub async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
+pub(crate) async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
     let done = sqlx::query!("DELETE FROM contacts WHERE user_id = $1", user.as_str(),)
         .execute(pool)
         .await
@@ -115,7 +115,7 @@ pub async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
 }
 
 /// The contacts of these users, with their pacing state.
-pub async fn for_users(pool: &PgPool, users: &[String]) -> anyhow::Result<Vec<Contact>> {
+pub(crate) async fn for_users(pool: &PgPool, users: &[String]) -> anyhow::Result<Vec<Contact>> {
     let rows = contact_query!("SELECT ", " FROM contacts WHERE user_id = ANY($1)", users)
         .fetch_all(pool)
         .await
@@ -126,7 +126,7 @@ pub async fn for_users(pool: &PgPool, users: &[String]) -> anyhow::Result<Vec<Co
 /// Reserves the next send slot of each user whose last one has passed, and
 /// returns the users it reserved. Atomic per row, so two senders (or two
 /// replicas) never both send to one recipient within `gap`.
-pub async fn reserve_send_slots(
+pub(crate) async fn reserve_send_slots(
     pool: &PgPool,
     users: &[String],
     gap: std::time::Duration,
@@ -143,7 +143,11 @@ pub async fn reserve_send_slots(
 }
 
 /// After a 131056: nothing to this user before `until`; counts the streak.
-pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> anyhow::Result<()> {
+pub(crate) async fn pair_limited(
+    pool: &PgPool,
+    user: &str,
+    until: DateTime<Utc>,
+) -> anyhow::Result<()> {
     sqlx::query!(
         "UPDATE contacts SET next_send_time = greatest(next_send_time, $2), \
              pair_limited = pair_limited + 1 WHERE user_id = $1",
@@ -157,7 +161,7 @@ pub async fn pair_limited(pool: &PgPool, user: &str, until: DateTime<Utc>) -> an
 }
 
 /// After a message went through: the 131056 streak is over.
-pub async fn clear_pair_limits(pool: &PgPool, users: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn clear_pair_limits(pool: &PgPool, users: &[String]) -> anyhow::Result<()> {
     sqlx::query!(
         "UPDATE contacts SET pair_limited = 0 WHERE user_id = ANY($1) AND pair_limited > 0",
         users,
@@ -168,7 +172,11 @@ pub async fn clear_pair_limits(pool: &PgPool, users: &[String]) -> anyhow::Resul
     .context("contacts: clear_pair_limits failed")
 }
 
-pub async fn set_opt_in_by_user(pool: &PgPool, user: &str, opt_in: bool) -> anyhow::Result<()> {
+pub(crate) async fn set_opt_in_by_user(
+    pool: &PgPool,
+    user: &str,
+    opt_in: bool,
+) -> anyhow::Result<()> {
     sqlx::query!(
         "UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE user_id = $1",
         user,
@@ -181,7 +189,7 @@ pub async fn set_opt_in_by_user(pool: &PgPool, user: &str, opt_in: bool) -> anyh
 }
 
 /// STOP and START: by the number that wrote. Returns how many contacts use it.
-pub async fn set_opt_in_by_number(
+pub(crate) async fn set_opt_in_by_number(
     pool: &PgPool,
     number: &PhoneNumber,
     opt_in: bool,
@@ -198,7 +206,7 @@ pub async fn set_opt_in_by_number(
 }
 
 /// Any inbound message opens (or extends) the 24-hour window.
-pub async fn open_window<'e>(
+pub(crate) async fn open_window<'e>(
     executor: impl PgExecutor<'e>,
     number: &PhoneNumber,
     at: DateTime<Utc>,
@@ -217,7 +225,10 @@ pub async fn open_window<'e>(
 }
 
 /// The users whose contact has this number.
-pub async fn users_with_number(pool: &PgPool, number: &PhoneNumber) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn users_with_number(
+    pool: &PgPool,
+    number: &PhoneNumber,
+) -> anyhow::Result<Vec<String>> {
     sqlx::query_scalar!(
         "SELECT user_id FROM contacts WHERE phone_number = $1",
         number.as_str(),
@@ -230,7 +241,7 @@ pub async fn users_with_number(pool: &PgPool, number: &PhoneNumber) -> anyhow::R
 /// Reserves the send slot of the contacts with this number for a message
 /// outside the engine (a STOP/START confirmation). `None` when reserved;
 /// otherwise when the slot frees.
-pub async fn reserve_slot_by_number(
+pub(crate) async fn reserve_slot_by_number(
     pool: &PgPool,
     number: &PhoneNumber,
     gap: std::time::Duration,

@@ -14,7 +14,7 @@ use crate::domain::{EventKind, TaskEvent};
 
 /// How many of a batch were new, and how many notifications they queued.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Applied {
+pub(crate) struct Applied {
     pub new_events: usize,
     pub notifications: usize,
 }
@@ -22,7 +22,7 @@ pub struct Applied {
 /// Commits the effect of `events` (in their order) or nothing. `gather` is
 /// added to each reminder's time so reminders of one recipient that fall due
 /// together reach the engine together, as one digest.
-pub async fn apply(
+pub(crate) async fn apply(
     pool: &PgPool,
     events: &[TaskEvent],
     gather: Duration,
@@ -111,7 +111,7 @@ pub async fn apply(
 
 /// Forgets applied event ids older than `before`: task-service republishes
 /// only within minutes, and (task, reminder time) still dedupes after that.
-pub async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> anyhow::Result<u64> {
+pub(crate) async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> anyhow::Result<u64> {
     let done = sqlx::query!("DELETE FROM inbox WHERE receive_time < $1", before,)
         .execute(pool)
         .await

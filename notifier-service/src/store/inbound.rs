@@ -9,7 +9,7 @@ use crate::domain::{PhoneNumber, ReportKind};
 
 /// One thing a webhook told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// The provider's message id (or message id and status): the dedupe key.
     pub key: String,
     pub provider: &'static str,
@@ -25,7 +25,7 @@ pub struct Report {
 /// Records what a webhook delivery said, in one transaction: each report
 /// once (a repeated delivery inserts nothing), and every inbound message
 /// opens its sender's 24-hour window. Returns how many were new.
-pub async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<u64> {
+pub(crate) async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<u64> {
     let mut tx = pool
         .begin()
         .await
@@ -58,20 +58,18 @@ pub async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<u64> {
 
 /// A claimed report.
 #[derive(Debug, Clone)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub key: String,
-    pub provider: String,
     pub kind: ReportKind,
     pub from_number: Option<PhoneNumber>,
     pub reference: Option<String>,
     pub detail: Option<String>,
     pub error: Option<String>,
     pub attempts: i32,
-    pub receive_time: DateTime<Utc>,
 }
 
 /// Takes up to `limit` reports to act on, each held for `lease`.
-pub async fn claim(
+pub(crate) async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: std::time::Duration,
@@ -83,8 +81,7 @@ pub async fn claim(
          UPDATE inbound i SET next_try_time = now() + make_interval(secs => $2), \
              attempts = i.attempts + 1 \
          FROM picked WHERE i.key = picked.key \
-         RETURNING i.key, i.provider, i.kind, i.from_number, i.reference, i.detail, i.error, \
-             i.attempts, i.receive_time",
+         RETURNING i.key, i.kind, i.from_number, i.reference, i.detail, i.error, i.attempts",
         limit,
         lease.as_secs_f64(),
     )
@@ -98,21 +95,19 @@ pub async fn claim(
             })?;
             Ok(Pending {
                 key: r.key,
-                provider: r.provider,
                 kind,
                 from_number: r.from_number.map(PhoneNumber::from_stored),
                 reference: r.reference,
                 detail: r.detail,
                 error: r.error,
                 attempts: r.attempts,
-                receive_time: r.receive_time,
             })
         })
         .collect()
 }
 
 /// Done with a report; `note` says what was (not) done, for the record.
-pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyhow::Result<()> {
+pub(crate) async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyhow::Result<()> {
     sqlx::query!(
         "UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = $1",
         key,
@@ -125,7 +120,7 @@ pub async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyhow::Res
 }
 
 /// Try again at `at`.
-pub async fn retry_at(
+pub(crate) async fn retry_at(
     pool: &PgPool,
     key: &str,
     at: DateTime<Utc>,

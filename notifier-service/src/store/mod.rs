@@ -1,24 +1,24 @@
 //! All SQL lives below this module, one file per table; the pool and the
 //! embedded migrations are here.
 
-pub mod contacts;
-pub mod events;
-pub mod inbound;
-pub mod notifications;
+pub(crate) mod contacts;
+pub(crate) mod events;
+pub(crate) mod inbound;
+pub(crate) mod notifications;
 
 use sqlx::PgPool;
 use todogenie_common::db::PoolSpec;
 
-pub use todogenie_common::db::ping;
+pub(crate) use todogenie_common::db::ping;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Creates the database if it is missing, opens a sized pool and applies the
 /// migrations. The claim queries use partial indexes on tables that swing
 /// from empty to 20,000 pending rows faster than autovacuum re-analyses
 /// them; with an empty table's statistics the planner would scan, so the
 /// pool runs with `enable_seqscan = off`.
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+pub(crate) async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let spec = PoolSpec {
         url,
         setting: "NOTIFIER_DATABASE_URL",

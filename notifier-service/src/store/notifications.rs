@@ -83,7 +83,7 @@ impl TryFrom<NotificationRow> for Notification {
 
 /// A claimed notification and the state its task was last seen in.
 #[derive(Debug, Clone)]
-pub struct Claimed {
+pub(crate) struct Claimed {
     pub notification: Notification,
     pub task_state: Option<String>,
 }
@@ -96,7 +96,7 @@ fn read_all(rows: Vec<NotificationRow>) -> anyhow::Result<Vec<Notification>> {
 /// `lease` (its `scheduled_time` moves to the lease's end, so a crashed
 /// sender's work comes back by itself). `attempts` counts the request about
 /// to be made before it is made: a crash mid-send still shows in it.
-pub async fn claim(
+pub(crate) async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: std::time::Duration,
@@ -144,7 +144,7 @@ pub async fn claim(
 
 /// What became of one claimed notification.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub id: Uuid,
     pub status: Status,
     pub channel: Channel,
@@ -160,7 +160,7 @@ pub struct Outcome {
 
 /// Records a batch of outcomes in one statement. A status report that
 /// arrived meanwhile is never moved back.
-pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
+pub(crate) async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
     if outcomes.is_empty() {
         return Ok(());
     }
@@ -213,7 +213,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
 }
 
 /// When the next pending notification is due, if any.
-pub async fn next_due(pool: &PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub(crate) async fn next_due(pool: &PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar!(
         "SELECT scheduled_time FROM notifications WHERE status IN ('QUEUED', 'DEFERRED') \
          ORDER BY scheduled_time LIMIT 1"
@@ -224,7 +224,7 @@ pub async fn next_due(pool: &PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
 }
 
 /// Pending notifications that have failed at least once: the retry queue.
-pub async fn retry_depth(pool: &PgPool) -> anyhow::Result<i64> {
+pub(crate) async fn retry_depth(pool: &PgPool) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
         "SELECT count(*) AS \"depth!\" FROM notifications \
          WHERE status IN ('QUEUED', 'DEFERRED') AND failures > 0"
@@ -237,7 +237,7 @@ pub async fn retry_depth(pool: &PgPool) -> anyhow::Result<i64> {
 /// Applies a provider's status report to the notifications sent as that
 /// message, moving forward only. `None` when no notification has that
 /// provider message id (yet).
-pub async fn apply_report(
+pub(crate) async fn apply_report(
     pool: &PgPool,
     provider_message_id: &str,
     status: Status,
@@ -269,7 +269,7 @@ pub async fn apply_report(
     Ok(Some(done.rows_affected()))
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>> {
+pub(crate) async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>> {
     let row = notification_query!("SELECT ", " FROM notifications n WHERE n.id = $1", id)
         .fetch_optional(pool)
         .await
@@ -278,7 +278,10 @@ pub async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>
 }
 
 /// The tasks a message (one notification, or a digest) was about.
-pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> anyhow::Result<Vec<(Uuid, String)>> {
+pub(crate) async fn tasks_of_message(
+    pool: &PgPool,
+    id: Uuid,
+) -> anyhow::Result<Vec<(Uuid, String)>> {
     let rows = sqlx::query!(
         "SELECT task_id, user_id FROM notifications \
          WHERE id = $1 OR batch_id = (SELECT batch_id FROM notifications WHERE id = $1)",
@@ -292,7 +295,7 @@ pub async fn tasks_of_message(pool: &PgPool, id: Uuid) -> anyhow::Result<Vec<(Uu
 
 /// A page of a user's notifications, newest first, after `after`
 /// (`create_time`, `id`) when given.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     user: &str,
     statuses: &[Status],

@@ -3,8 +3,8 @@
 //! record what they were told (deduplicated by the provider's ids) and answer
 //! at once; `crate::inbound` acts on it.
 
-pub mod twilio;
-pub mod whatsapp;
+pub(crate) mod twilio;
+pub(crate) mod whatsapp;
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use crate::domain::ReportKind;
 use crate::store::inbound::{self, Report};
 
 #[derive(Clone)]
-pub struct WebhookState {
+pub(crate) struct WebhookState {
     pub pool: PgPool,
     pub app_secret: Option<Secret>,
     pub verify_token: Option<Secret>,
@@ -29,7 +29,7 @@ pub struct WebhookState {
     pub inbound: Arc<Notify>,
 }
 
-pub fn router(state: WebhookState) -> Router {
+pub(crate) fn router(state: WebhookState) -> Router {
     Router::new()
         .route(
             "/webhooks/whatsapp",
@@ -58,7 +58,7 @@ async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {
 
 /// `done:<notification id>` and `snooze:<notification id>`, as our buttons
 /// carry them; anything else is an ordinary message.
-pub fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
+pub(crate) fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
     let parsed = payload.split_once(':').and_then(|(action, id)| {
         let kind = match action {
             "done" => ReportKind::Done,
@@ -73,7 +73,7 @@ pub fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
 }
 
 /// STOP and START (any case, surrounding space ignored); anything else is text.
-pub fn text_kind(body: &str) -> ReportKind {
+pub(crate) fn text_kind(body: &str) -> ReportKind {
     match body.trim().to_ascii_uppercase().as_str() {
         "STOP" => ReportKind::Stop,
         "START" => ReportKind::Start,

@@ -21,7 +21,7 @@ use crate::store::inbound::Report;
 
 /// `hub.mode=subscribe&hub.verify_token=T&hub.challenge=C` → 200 `C` when
 /// `T` is our verify token, else 403.
-pub async fn verify(
+pub(crate) async fn verify(
     State(state): State<WebhookState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> (StatusCode, String) {
@@ -49,7 +49,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Checks `sha256=<hex>` against the raw body.
-pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+pub(crate) fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex_signature) = header.and_then(|h| h.strip_prefix("sha256=")) else {
         return false;
     };
@@ -61,7 +61,7 @@ pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool
     mac.verify_slice(&signature).is_ok()
 }
 
-pub async fn receive(
+pub(crate) async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
     body: Bytes,
@@ -172,7 +172,7 @@ fn unix_time(raw: &str) -> DateTime<Utc> {
 }
 
 /// What a notification body says, or why it is not the Cloud API's shape.
-pub fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     if envelope.object != "whatsapp_business_account" {
         return Err(format!(

@@ -183,7 +183,7 @@ async fn a_signed_twilio_stop_opts_the_contact_out() {
     .await;
     pair.contact("alice", PHONE).await;
     let url = "https://notifier.example.com/webhooks/twilio";
-    let signature = notifier_service::webhooks::twilio::sign("test-twilio-token", url, &params);
+    let signature = todogenie_standin::twilio_sign("test-twilio-token", url, &params);
     let response = reqwest::Client::new()
         .post(format!(
             "http://{}/webhooks/twilio",

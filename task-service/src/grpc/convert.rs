@@ -15,7 +15,7 @@ use crate::domain::{
 const MIN_SECONDS: i64 = -62_135_596_800;
 const MAX_SECONDS: i64 = 253_402_300_799;
 
-pub fn timestamp_in(ts: &Timestamp) -> Result<DateTime<Utc>, String> {
+pub(crate) fn timestamp_in(ts: &Timestamp) -> Result<DateTime<Utc>, String> {
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos)
     {
         return Err("is not a valid timestamp (years 1 to 9999, nanos 0 to 999,999,999)".into());
@@ -24,7 +24,7 @@ pub fn timestamp_in(ts: &Timestamp) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| "is not a valid timestamp".to_owned())
 }
 
-pub fn timestamp_out(time: DateTime<Utc>) -> Timestamp {
+pub(crate) fn timestamp_out(time: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: time.timestamp(),
         nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
@@ -32,7 +32,7 @@ pub fn timestamp_out(time: DateTime<Utc>) -> Timestamp {
 }
 
 /// A google.protobuf.Duration within ±10,000 years, as the type allows.
-pub fn duration_in(d: &PbDuration) -> Result<chrono::Duration, String> {
+pub(crate) fn duration_in(d: &PbDuration) -> Result<chrono::Duration, String> {
     const MAX_SECONDS: i64 = 315_576_000_000;
     let same_sign = d.seconds == 0 || d.nanos == 0 || (d.seconds > 0) == (d.nanos > 0);
     if d.seconds.unsigned_abs() > MAX_SECONDS.unsigned_abs()
@@ -49,7 +49,7 @@ fn duration_out(seconds: i64) -> PbDuration {
 }
 
 /// Proto enum number → state. `None` for UNSPECIFIED.
-pub fn state_in(raw: i32) -> Result<Option<TaskState>, String> {
+pub(crate) fn state_in(raw: i32) -> Result<Option<TaskState>, String> {
     use pb::TaskState as P;
     match P::try_from(raw) {
         Ok(P::Unspecified) => Ok(None),
@@ -73,7 +73,7 @@ fn state_out(state: TaskState) -> pb::TaskState {
 }
 
 /// Proto enum number → priority. `None` for UNSPECIFIED.
-pub fn priority_in(raw: i32) -> Result<Option<Priority>, String> {
+pub(crate) fn priority_in(raw: i32) -> Result<Option<Priority>, String> {
     match pb::Priority::try_from(raw) {
         Ok(pb::Priority::Unspecified) => Ok(None),
         Ok(pb::Priority::Low) => Ok(Some(Priority::Low)),
@@ -158,7 +158,10 @@ fn optional_timestamp(
 }
 
 /// CreateTask's task. `default_owner` is the caller, used when none is named.
-pub fn task_spec_in(task: &pb::Task, default_owner: &UserId) -> Result<TaskSpec, FieldViolations> {
+pub(crate) fn task_spec_in(
+    task: &pb::Task,
+    default_owner: &UserId,
+) -> Result<TaskSpec, FieldViolations> {
     let mut v = FieldViolations::new();
     let owner = if task.owner.is_empty() {
         Some(default_owner.clone())
@@ -215,7 +218,7 @@ pub fn task_spec_in(task: &pb::Task, default_owner: &UserId) -> Result<TaskSpec,
 }
 
 /// The mutable fields, in the contract's order.
-pub const MUTABLE_PATHS: [&str; 9] = [
+pub(crate) const MUTABLE_PATHS: [&str; 9] = [
     "title",
     "description",
     "state",
@@ -229,7 +232,7 @@ pub const MUTABLE_PATHS: [&str; 9] = [
 
 /// UpdateTask's task and mask as a patch. An empty mask names every mutable
 /// field; there an unspecified state or priority means "keep" and "medium".
-pub fn task_patch_in(
+pub(crate) fn task_patch_in(
     task: &pb::Task,
     mask: Option<&FieldMask>,
 ) -> Result<TaskPatch, FieldViolations> {
@@ -289,7 +292,7 @@ pub fn task_patch_in(
     v.into_result().map(|()| patch)
 }
 
-pub fn task_out(task: &Task) -> pb::Task {
+pub(crate) fn task_out(task: &Task) -> pb::Task {
     use pb::reminder::When;
     pb::Task {
         id: task.id.to_string(),
@@ -322,7 +325,7 @@ pub fn task_out(task: &Task) -> pb::Task {
 }
 
 /// A task id from a request: a UUID.
-pub fn task_id_in(field: &str, raw: &str) -> Result<uuid::Uuid, FieldViolations> {
+pub(crate) fn task_id_in(field: &str, raw: &str) -> Result<uuid::Uuid, FieldViolations> {
     raw.parse::<uuid::Uuid>()
         .map_err(|_| FieldViolations::single(field, "must be a task id (a UUID)"))
 }

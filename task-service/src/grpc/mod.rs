@@ -2,7 +2,7 @@
 //! protobuf and domain types (errors map to `Status` in
 //! `todogenie_common::error`).
 
-pub mod convert;
+pub(crate) mod convert;
 mod task_service;
 
-pub use task_service::TaskApi;
+pub(crate) use task_service::TaskApi;

@@ -28,14 +28,14 @@ use crate::watch::WatchHub;
 const MAX_QUERY_CHARS: usize = 500;
 
 #[derive(Clone)]
-pub struct TaskApi {
+pub(crate) struct TaskApi {
     tasks: Tasks,
     page_tokens: PageTokens,
     watch: WatchHub,
 }
 
 impl TaskApi {
-    pub fn new(tasks: Tasks, page_tokens: PageTokens, watch: WatchHub) -> Self {
+    pub(crate) fn new(tasks: Tasks, page_tokens: PageTokens, watch: WatchHub) -> Self {
         Self {
             tasks,
             page_tokens,

@@ -3,7 +3,7 @@
 //! change leaves in the outbox. Handlers call in here with parsed values;
 //! SQL is in `store`.
 
-pub mod recurrence;
+pub(crate) mod recurrence;
 mod tasks;
 
-pub use tasks::{IdempotencyKey, Page, Tasks};
+pub(crate) use tasks::{IdempotencyKey, Tasks};

@@ -13,7 +13,7 @@ use crate::store;
 /// occurrence (with its fire times and `task.created` event) and marks
 /// `task` done with recurrence. `None` when there is nothing to do, the rule
 /// has ended, or the occurrence already exists.
-pub async fn spawn_next(
+pub(crate) async fn spawn_next(
     conn: &mut PgConnection,
     task: &mut Task,
     now: DateTime<Utc>,

@@ -19,26 +19,26 @@ use crate::wake::Wake;
 
 /// A CreateTask `request_id` and a hash of the request it came with.
 #[derive(Debug, Clone)]
-pub struct IdempotencyKey {
+pub(crate) struct IdempotencyKey {
     pub request_id: RequestId,
     pub request_hash: [u8; 32],
 }
 
 /// One page of a listing; `next` is where the following page starts.
 #[derive(Debug)]
-pub struct Page {
+pub(crate) struct Page {
     pub tasks: Vec<Task>,
     pub next: Option<Cursor>,
 }
 
 #[derive(Clone)]
-pub struct Tasks {
+pub(crate) struct Tasks {
     pool: PgPool,
     wake: Wake,
 }
 
 impl Tasks {
-    pub fn new(pool: PgPool, wake: Wake) -> Self {
+    pub(crate) fn new(pool: PgPool, wake: Wake) -> Self {
         Self { pool, wake }
     }
 
@@ -48,7 +48,7 @@ impl Tasks {
         self.wake.schedule_changed();
     }
 
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         caller: &Caller,
         spec: TaskSpec,
@@ -105,13 +105,13 @@ impl Tasks {
             })
     }
 
-    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<Task> {
+    pub(crate) async fn get(&self, caller: &Caller, id: Uuid) -> Result<Task> {
         let task = store::tasks::get(&self.pool, id).await?;
         visible(caller, task)
     }
 
     /// `owner`: the one the request names, if any.
-    pub async fn list(
+    pub(crate) async fn list(
         &self,
         caller: &Caller,
         mut filter: ListFilter,
@@ -133,7 +133,7 @@ impl Tasks {
 
     /// Applies `patch` if `etag` (when given) is current. Closing a recurring
     /// task creates its next occurrence in the same transaction.
-    pub async fn update(
+    pub(crate) async fn update(
         &self,
         caller: &Caller,
         id: Uuid,
@@ -145,7 +145,7 @@ impl Tasks {
     }
 
     /// CompleteTask: the task, and the next occurrence its completion created.
-    pub async fn complete(
+    pub(crate) async fn complete(
         &self,
         caller: &Caller,
         id: Uuid,
@@ -215,7 +215,7 @@ impl Tasks {
         Ok((task, next))
     }
 
-    pub async fn delete(&self, caller: &Caller, id: Uuid, trace: TraceParent) -> Result<()> {
+    pub(crate) async fn delete(&self, caller: &Caller, id: Uuid, trace: TraceParent) -> Result<()> {
         let now = Utc::now();
         let mut tx = self
             .pool
@@ -232,7 +232,7 @@ impl Tasks {
     }
 
     /// Adds a one-off reminder at now + `duration` to an open task.
-    pub async fn snooze(
+    pub(crate) async fn snooze(
         &self,
         caller: &Caller,
         id: Uuid,
