@@ -18,6 +18,7 @@ use clap::Parser;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sqlx::{Connection as _, PgConnection};
+use todogenie_common::events::{rfc3339, CloudEvent, EventKind, TaskJson, CONTENT_TYPE};
 use todogenie_standin::{CloudApi, StandinConfig};
 
 #[derive(Parser)]
@@ -176,27 +177,28 @@ async fn publish_at_due_times(
             tokio::time::sleep(wait).await;
         }
         let id = uuid::Uuid::now_v7();
-        let task = uuid::Uuid::now_v7();
-        let at = due.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let body = serde_json::json!({
-            "specversion": "1.0", "id": id.to_string(), "type": "todogenie.task.due.v1",
-            "source": "/task-service", "subject": task.to_string(), "time": at,
-            "datacontenttype": "application/json",
-            "data": { "task": { "id": task.to_string(), "owner": format!("user{user}"),
-                "title": format!("Task of user {user}"), "state": "TASK_STATE_PENDING",
-                "dueTime": at, "updateTime": at }, "reminderTime": at },
-        });
+        let at = rfc3339(due);
+        let task = TaskJson {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner: format!("user{user}"),
+            title: format!("Task of user {user}"),
+            state: "TASK_STATE_PENDING".into(),
+            due_time: Some(at.clone()),
+            update_time: at,
+            ..TaskJson::default()
+        };
+        let body = CloudEvent::new(id, EventKind::Due, task, due, Some(due)).to_json();
         let properties = BasicProperties::default()
-            .with_content_type("application/cloudevents+json".into())
+            .with_content_type(CONTENT_TYPE.into())
             .with_message_id(id.to_string().into())
             .with_delivery_mode(2);
         confirms.push(
             channel
                 .basic_publish(
                     exchange.into(),
-                    "task.due".into(),
+                    EventKind::Due.routing_key().as_str().into(),
                     BasicPublishOptions::default(),
-                    &serde_json::to_vec(&body)?,
+                    &body,
                     properties,
                 )
                 .await?,
