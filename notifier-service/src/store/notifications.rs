@@ -2,8 +2,6 @@
 //! lease, outcomes in one statement per batch), status reports, and the
 //! reads behind ListNotifications and GetNotification.
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -101,8 +99,8 @@ pub(crate) async fn claim(
     limit: i64,
     lease: std::time::Duration,
 ) -> anyhow::Result<Vec<Claimed>> {
-    let mut tx = pool.begin().await.context("cannot begin a claim")?;
-    let rows = notification_query!(
+    // One statement: the claim and the state each task was last seen in.
+    let rows = sqlx::query!(
         "WITH picked AS ( \
              SELECT id FROM notifications \
              WHERE status IN ('QUEUED', 'DEFERRED') AND scheduled_time <= now() \
@@ -110,33 +108,40 @@ pub(crate) async fn claim(
          UPDATE notifications n \
          SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1 \
          FROM picked WHERE n.id = picked.id \
-         RETURNING ",
-        "",
+         RETURNING n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
+             n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, \
+             n.failures, n.last_error, n.scheduled_time, n.create_time, n.update_time, \
+             (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state",
         limit,
         lease.as_secs_f64(),
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await
     .context("cannot claim notifications")?;
-    // The state each task was last seen in, read in the claim's transaction.
-    let task_ids: Vec<Uuid> = rows.iter().map(|r| r.task_id).collect();
-    let states: HashMap<Uuid, String> = sqlx::query!(
-        "SELECT task_id, state FROM task_states WHERE task_id = ANY($1)",
-        &task_ids,
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .context("cannot read the claimed tasks' states")?
-    .into_iter()
-    .map(|r| (r.task_id, r.state))
-    .collect();
-    tx.commit().await.context("cannot commit a claim")?;
     rows.into_iter()
-        .map(|row| {
-            let task_state = states.get(&row.task_id).cloned();
+        .map(|r| {
+            let row = NotificationRow {
+                id: r.id,
+                user_id: r.user_id,
+                task_id: r.task_id,
+                event_id: r.event_id,
+                reminder_time: r.reminder_time,
+                task_title: r.task_title,
+                due_time: r.due_time,
+                channel: r.channel,
+                status: r.status,
+                batch_id: r.batch_id,
+                provider_message_id: r.provider_message_id,
+                attempts: r.attempts,
+                failures: r.failures,
+                last_error: r.last_error,
+                scheduled_time: r.scheduled_time,
+                create_time: r.create_time,
+                update_time: r.update_time,
+            };
             Ok(Claimed {
                 notification: row.try_into()?,
-                task_state,
+                task_state: r.task_state,
             })
         })
         .collect()
