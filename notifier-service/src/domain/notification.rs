@@ -40,7 +40,10 @@ impl Notification {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Bound as the text in `notifications.status` (its CHECK lists the same
+/// words); read back with [`Status::from_db`], which names the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Status {
     Queued,
     Deferred,
@@ -133,7 +136,9 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Bound as the text in `notifications.channel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub(crate) enum Channel {
     WhatsApp,
     Sms,

@@ -1,7 +1,9 @@
 //! What a webhook can tell us: the kinds of inbound report the worker acts
 //! on.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Bound as the text in `inbound.kind` (its CHECK lists the same words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub(crate) enum ReportKind {
     /// A delivery status of a message we sent.
     Status,

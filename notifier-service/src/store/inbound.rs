@@ -37,7 +37,7 @@ pub(crate) async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
             &report.key,
             report.provider,
-            report.kind.as_db(),
+            report.kind as _,
             report.from_number.as_ref().map(PhoneNumber::as_str),
             report.reference.as_deref(),
             report.detail.as_deref(),

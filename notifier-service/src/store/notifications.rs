@@ -187,14 +187,8 @@ pub(crate) async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Resul
                   last_error, scheduled_time) \
          WHERE n.id = u.id",
         &outcomes.iter().map(|o| o.id).collect::<Vec<_>>() as _,
-        &outcomes
-            .iter()
-            .map(|o| o.status.as_db())
-            .collect::<Vec<_>>() as _,
-        &outcomes
-            .iter()
-            .map(|o| o.channel.as_db())
-            .collect::<Vec<_>>() as _,
+        &outcomes.iter().map(|o| o.status).collect::<Vec<_>>() as _,
+        &outcomes.iter().map(|o| o.channel).collect::<Vec<_>>() as _,
         &outcomes.iter().map(|o| o.requests).collect::<Vec<_>>() as _,
         &outcomes.iter().map(|o| o.failures).collect::<Vec<_>>() as _,
         &outcomes
@@ -264,7 +258,7 @@ pub(crate) async fn apply_report(
              update_time = now() \
          WHERE provider_message_id = $1 AND status_rank(status) < status_rank($2)",
         provider_message_id,
-        status.as_db(),
+        status as _,
         error,
     )
     .execute(&mut *tx)
@@ -307,7 +301,6 @@ pub(crate) async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> anyhow::Result<Vec<Notification>> {
-    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_db()).collect();
     let rows = notification_query!(
         "SELECT ",
         " FROM notifications n \
@@ -316,7 +309,7 @@ pub(crate) async fn list(
            AND ($3::timestamptz IS NULL OR (n.create_time, n.id) < ($3, $4::uuid)) \
          ORDER BY n.create_time DESC, n.id DESC LIMIT $5",
         user,
-        &statuses as _,
+        statuses as _,
         after.map(|a| a.0),
         after.map(|a| a.1),
         limit,

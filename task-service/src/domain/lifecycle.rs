@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Bound as the text in `tasks.state` (its CHECK lists the same words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum TaskState {
     Pending,
     InProgress,
@@ -78,7 +80,8 @@ impl fmt::Display for Priority {
 }
 
 /// Stored as 1..=3 so that ordering by the column orders by urgency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[repr(i16)]
 pub enum Priority {
     Low = 1,
     Medium = 2,
