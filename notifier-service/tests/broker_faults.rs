@@ -10,19 +10,7 @@ mod helpers;
 use std::time::Duration;
 
 use helpers::{spawn_pair, TestEvent};
-
-async fn close_all_connections() {
-    let output = tokio::process::Command::new("rabbitmqctl")
-        .args(["close_all_connections", "test: closing every connection"])
-        .output()
-        .await
-        .expect("rabbitmqctl must be installed (it comes with rabbitmq-server)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use todogenie_test_kit::close_all_connections;
 
 #[tokio::test]
 async fn the_consumer_reconnects_after_the_broker_drops_it_and_loses_nothing() {
