@@ -226,8 +226,8 @@ impl WatchHub {
 
 /// A published CloudEvent as WatchTasks sends it, with the task's owner.
 fn to_task_event(payload: &[u8]) -> Option<(String, pb::TaskEvent)> {
-    let cloud: CloudEvent = serde_json::from_slice(payload).ok()?;
-    let kind = match EventKind::from_cloudevent_type(&cloud.kind)? {
+    let cloud = CloudEvent::from_json(payload).ok()?;
+    let kind = match cloud.event_kind()? {
         EventKind::Created => pb::TaskEventType::Created,
         EventKind::Updated => pb::TaskEventType::Updated,
         EventKind::Completed => pb::TaskEventType::Completed,
