@@ -36,6 +36,8 @@ pub struct TaskJson {
     pub complete_time: Option<String>,
     #[serde(default)]
     pub etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_reminder_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -90,6 +92,7 @@ impl From<&TaskJson> for pb::Task {
             update_time: timestamp(&json.update_time),
             complete_time: json.complete_time.as_deref().and_then(timestamp),
             etag: json.etag.clone(),
+            next_reminder_time: json.next_reminder_time.as_deref().and_then(timestamp),
         }
     }
 }

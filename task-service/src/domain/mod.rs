@@ -12,7 +12,8 @@ pub use lifecycle::{Priority, TaskState};
 pub use list::{
     Cursor, CursorValue, Direction, ListFilter, OrderBy, OwnerScope, PageSize, SortKey,
 };
-pub use schedule::{Recurrence, Reminder, Reminders, SnoozeDuration, TimeZone};
+pub use recurrence::{Occurrence, OverBudget, Recurrence};
+pub use schedule::{Reminder, Reminders, SnoozeDuration, TimeZone};
 pub use task::{to_stored_precision, Changed, Rejected, Task, TaskPatch, TaskSpec};
 pub use text::{fold as tag_fold, Description, RequestId, Tags, TaskTitle};
 pub use todogenie_common::auth::UserId;

@@ -1,69 +1,275 @@
-//! The next occurrence of a recurring task: RFC 5545 rules through the
-//! `rrule` crate, presets `monthly` and `yearly` with the day clamped to the
-//! month's end, all evaluated in the task's zone so local times survive DST.
+//! Recurrence: the rule a task repeats by (none, a preset, or an RFC 5545
+//! RRULE value) and its next occurrence. Limits keep any rule cheap: no
+//! SECONDLY or MINUTELY, at most 24 firings a day, and each next occurrence
+//! is found from the current one (not the series' start) within a fixed
+//! budget of work.
+
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Datelike, Months, NaiveDateTime, SubsecRound, TimeZone as _, Utc};
+use rrule::{Frequency, RRule, Unvalidated};
 
-use super::{Recurrence, TimeZone};
+use super::TimeZone;
 
-/// How many occurrences we look through before giving up on a rule that
-/// never produces one in the future (a safety bound, 27 years of daily).
-const MAX_STEPS: usize = 10_000;
+/// A recurrence rule: none, a preset, or an RRULE value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recurrence(String);
+
+const PRESETS: [&str; 4] = ["daily", "weekly", "monthly", "yearly"];
+
+/// The longest `recurrence` value accepted, in characters.
+pub const MAX_CHARS: usize = 500;
+/// The most a rule may fire in one day: hourly is the finest.
+pub const MAX_PER_DAY: u64 = 24;
+/// The work one next occurrence may cost: instances looked through, and
+/// time. Measured: the `rrule` crate scans ~90 ns per empty hour, so a sparse
+/// hourly rule (Feb 29 at 09:00) costs ~3 ms per instance, and one that never
+/// fires stops at the crate's own bound (100,000 periods, ~9 ms). 100,000
+/// instances of a rule that fires at most 24 times a day span 11 years.
+pub const MAX_INSTANCES: u32 = 100_000;
+pub const MAX_WORK: StdDuration = StdDuration::from_millis(20);
+
+/// Where a series stands: an occurrence's due time and its number in the
+/// series (the first task is 1: RFC 5545 counts DTSTART as the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    pub due: DateTime<Utc>,
+    pub number: u32,
+}
+
+/// The budget ran out before the next occurrence was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "its next occurrence cannot be found within {MAX_INSTANCES} occurrences or {} ms of work",
+    MAX_WORK.as_millis()
+)]
+pub struct OverBudget;
 
 impl Recurrence {
-    /// The first occurrence of the series starting at `series_start` that is
-    /// strictly after `after` (the later of the current due time and now:
-    /// missed occurrences are not back-filled). `None` when COUNT or UNTIL
-    /// ended the series.
+    /// Checks the grammar and the limits: a preset (stored lower-case) or an
+    /// RRULE value (stored upper-case, without an `RRULE:` prefix). Whether
+    /// the rule works from the task's due time is `check_from`'s question.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(Self::default());
+        }
+        let chars = trimmed.chars().count();
+        if chars > MAX_CHARS {
+            return Err(format!(
+                "must be at most {MAX_CHARS} characters, got {chars}"
+            ));
+        }
+        let lower = trimmed.to_ascii_lowercase();
+        if PRESETS.contains(&lower.as_str()) {
+            return Ok(Self(lower));
+        }
+        let upper = trimmed.to_ascii_uppercase();
+        let value = upper.strip_prefix("RRULE:").unwrap_or(&upper);
+        if value.contains(['\n', '\r']) || value.contains("DTSTART") {
+            return Err("must be a single RRULE value such as FREQ=WEEKLY;BYDAY=MO".into());
+        }
+        let rule = Self::rule(value)?;
+        if matches!(rule.get_freq(), Frequency::Secondly | Frequency::Minutely) {
+            return Err(
+                "FREQ=SECONDLY and FREQ=MINUTELY are not allowed: hourly is the finest".into(),
+            );
+        }
+        let per_day = most_per_day(&rule);
+        if per_day > MAX_PER_DAY {
+            return Err(format!(
+                "can fire up to {per_day} times in one day; at most {MAX_PER_DAY} are allowed"
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    fn rule(value: &str) -> Result<RRule<Unvalidated>, String> {
+        value
+            .parse::<RRule<Unvalidated>>()
+            .map_err(|e| format!("is not a valid RRULE value: {}", quote(&e.to_string())))
+    }
+
+    /// RFC 5545 needs a start: a rule recurs from the due time, in the zone.
+    pub fn check_from(&self, due: Option<DateTime<Utc>>, zone: TimeZone) -> Result<(), String> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let Some(due) = due else {
+            return Err("needs a due_time to recur from".into());
+        };
+        if PRESETS.contains(&self.0.as_str()) {
+            return Ok(());
+        }
+        let start = due
+            .trunc_subsecs(0)
+            .with_timezone(&rrule::Tz::Tz(zone.tz()));
+        Self::rule(&self.0)?
+            .validate(start)
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "is not a valid RRULE from the due time: {}",
+                    quote(&e.to_string())
+                )
+            })
+    }
+
+    pub(crate) fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_some(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Whether the rule itself ends the series (COUNT or UNTIL). A rule
+    /// without either that yields no next occurrence never fires again.
+    pub fn ends(&self) -> bool {
+        self.0.contains("COUNT=") || self.0.contains("UNTIL=")
+    }
+
+    /// The first occurrence after `current` that is also after `after`
+    /// (missed occurrences are not back-filled, but COUNT counts them).
+    /// `anchor` is the due time the series' day of month comes from (the
+    /// clamped presets need it: Jan 31 → Feb 28 → Mar 31). `Ok(None)` when
+    /// COUNT or UNTIL ended the series. Bounded work; still, call it off the
+    /// async runtime's threads.
     pub fn next_after(
         &self,
         zone: TimeZone,
-        series_start: DateTime<Utc>,
+        anchor: DateTime<Utc>,
+        current: Occurrence,
         after: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Result<Option<Occurrence>, OverBudget> {
+        let after = after.max(current.due);
         match self.as_str() {
-            "" => None,
-            "daily" => by_rrule("FREQ=DAILY", zone, series_start, after),
-            "weekly" => by_rrule("FREQ=WEEKLY", zone, series_start, after),
-            "monthly" => clamped_months(1, zone, series_start, after),
-            "yearly" => clamped_months(12, zone, series_start, after),
-            rule => by_rrule(rule, zone, series_start, after),
+            "" => Ok(None),
+            "daily" => by_rrule("FREQ=DAILY", zone, current, after),
+            "weekly" => by_rrule("FREQ=WEEKLY", zone, current, after),
+            "monthly" => Ok(clamped_months(1, zone, anchor, current, after)),
+            "yearly" => Ok(clamped_months(12, zone, anchor, current, after)),
+            rule => by_rrule(rule, zone, current, after),
         }
     }
+}
+
+/// Quotes at most 100 characters of a message that may echo user input.
+fn quote(message: &str) -> String {
+    message.chars().take(100).collect()
+}
+
+/// An upper bound on how many times `rule` can fire in one day: the hours it
+/// fires in, times the minutes and seconds of each (BYSETPOS caps a period).
+fn most_per_day(rule: &RRule<Unvalidated>) -> u64 {
+    let count = |n: usize| u64::try_from(n.max(1)).unwrap_or(u64::MAX);
+    let within_hour = count(rule.get_by_minute().len()) * count(rule.get_by_second().len());
+    let set_pos = rule.get_by_set_pos().len();
+    let capped = |n: u64| {
+        if set_pos == 0 {
+            n
+        } else {
+            n.min(count(set_pos))
+        }
+    };
+    let by_hour = rule.get_by_hour().len();
+    match rule.get_freq() {
+        Frequency::Hourly => {
+            let by_interval = 24u64.div_ceil(u64::from(rule.get_interval().max(1)));
+            let hours = if by_hour == 0 {
+                by_interval
+            } else {
+                count(by_hour).min(by_interval)
+            };
+            hours.saturating_mul(capped(within_hour))
+        }
+        Frequency::Secondly | Frequency::Minutely => u64::MAX,
+        _ => capped(count(by_hour).saturating_mul(within_hour)),
+    }
+}
+
+/// `rule` without its COUNT part, and the COUNT: we count occurrences from
+/// the series' start ourselves, so the rule can start at the current one.
+fn split_count(rule: &str) -> (String, Option<u32>) {
+    let mut count = None;
+    let parts: Vec<&str> = rule
+        .split(';')
+        .filter(|part| match part.strip_prefix("COUNT=") {
+            Some(n) => {
+                count = Some(n.parse().unwrap_or(u32::MAX));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (parts.join(";"), count)
 }
 
 fn by_rrule(
     rule: &str,
     zone: TimeZone,
-    start: DateTime<Utc>,
+    current: Occurrence,
     after: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let rule: rrule::RRule<rrule::Unvalidated> = rule.parse().ok()?;
+) -> Result<Option<Occurrence>, OverBudget> {
+    let (rule, count) = split_count(rule);
+    let Ok(rule) = rule.parse::<RRule<Unvalidated>>() else {
+        return Ok(None);
+    };
     // RFC 5545 counts in whole seconds; the fraction of the start carries over.
-    let whole = start.trunc_subsecs(0);
-    let fraction = start - whole;
-    let set = rule
-        .build(whole.with_timezone(&rrule::Tz::Tz(zone.tz())))
-        .ok()?;
-    set.into_iter()
-        .take(MAX_STEPS)
-        .map(|t| t.with_timezone(&Utc) + fraction)
-        .find(|t| *t > after)
+    let whole = current.due.trunc_subsecs(0);
+    let fraction = current.due - whole;
+    let Ok(set) = rule.build(whole.with_timezone(&rrule::Tz::Tz(zone.tz()))) else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let mut number = current.number;
+    // `limit`: the crate gives up after 100,000 periods without an instance.
+    for (looked, instance) in set.limit().into_iter().enumerate() {
+        let due = instance.with_timezone(&Utc) + fraction;
+        if due > current.due {
+            number = number.saturating_add(1);
+            if count.is_some_and(|count| number > count) {
+                return Ok(None);
+            }
+            if due > after {
+                return Ok(Some(Occurrence { due, number }));
+            }
+        }
+        if looked >= MAX_INSTANCES as usize || started.elapsed() > MAX_WORK {
+            return Err(OverBudget);
+        }
+    }
+    Ok(None)
 }
 
-/// Every `step` months from `start`'s local date and time, the day of month
-/// clamped to the month's last day (Jan 31 → Feb 28 → Mar 31).
+/// Every `step` months from the anchor's local date and time, the day of
+/// month clamped to the month's last day; computed, not iterated.
 fn clamped_months(
     step: u32,
     zone: TimeZone,
-    start: DateTime<Utc>,
+    anchor: DateTime<Utc>,
+    current: Occurrence,
     after: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let local = start.with_timezone(&zone.tz()).naive_local();
-    (1..MAX_STEPS as u32)
+) -> Option<Occurrence> {
+    let tz = zone.tz();
+    let local = anchor.with_timezone(&tz).naive_local();
+    let target = after.with_timezone(&tz).naive_local();
+    let months = (target.year() - local.year()) * 12 + target.month() as i32 - local.month() as i32;
+    let first = (u32::try_from(months.max(0)).unwrap_or(0) / step)
+        .saturating_sub(1)
+        .max(1);
+    (first..first + 4)
         .filter_map(|k| add_months_clamped(local, k * step))
         .filter_map(|naive| resolve(zone, naive))
         .find(|t| *t > after)
+        .map(|due| Occurrence {
+            due,
+            number: current.number.saturating_add(1),
+        })
 }
 
 /// chrono's `checked_add_months` already clamps the day to the month's end.
@@ -106,17 +312,40 @@ mod tests {
     fn series(rule: &str, z: &str, start: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         let recurrence = Recurrence::parse(rule).unwrap();
         let mut out = Vec::new();
-        let mut current = start;
+        let mut current = Occurrence {
+            due: start,
+            number: 1,
+        };
         for _ in 0..n {
-            match recurrence.next_after(zone(z), start, current) {
+            match recurrence
+                .next_after(zone(z), start, current, current.due)
+                .unwrap()
+            {
                 Some(next) => {
-                    out.push(next);
+                    out.push(next.due);
                     current = next;
                 }
                 None => break,
             }
         }
         out
+    }
+
+    #[test]
+    fn recurrence_accepts_presets_and_real_rrules_only() {
+        let utc = TimeZone::default();
+        let due = || Some(at("UTC", 2027, 1, 31, 8, 0));
+        assert_eq!(Recurrence::parse("Monthly").unwrap().as_str(), "monthly");
+        let weekly = Recurrence::parse("rrule:freq=weekly;byday=MO,WE;count=10").unwrap();
+        assert_eq!(weekly.as_str(), "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10");
+        assert!(weekly.check_from(due(), utc).is_ok());
+        assert!(Recurrence::parse("FREQ=MONTHLY;BYMONTHDAY=-1").is_ok());
+        assert!(Recurrence::parse("FREQ=SOMETIMES").is_err());
+        assert!(Recurrence::parse("fortnightly").is_err());
+        let bad_hour = Recurrence::parse("FREQ=DAILY;BYHOUR=25");
+        assert!(bad_hour.is_err() || bad_hour.unwrap().check_from(due(), utc).is_err());
+        let daily = Recurrence::parse("daily").unwrap();
+        assert!(daily.check_from(None, utc).is_err());
     }
 
     #[test]
@@ -217,13 +446,195 @@ mod tests {
     }
 
     #[test]
-    fn missed_occurrences_are_not_back_filled() {
+    fn missed_occurrences_are_not_back_filled_but_count_toward_count() {
         let start = at("UTC", 2027, 1, 1, 9, 0);
         let later = at("UTC", 2027, 1, 10, 12, 0);
-        let recurrence = Recurrence::parse("daily").unwrap();
+        let first = Occurrence {
+            due: start,
+            number: 1,
+        };
+        let daily = Recurrence::parse("daily").unwrap();
         assert_eq!(
-            recurrence.next_after(zone("UTC"), start, later),
-            Some(at("UTC", 2027, 1, 11, 9, 0))
+            daily.next_after(zone("UTC"), start, first, later).unwrap(),
+            Some(Occurrence {
+                due: at("UTC", 2027, 1, 11, 9, 0),
+                number: 11
+            })
         );
+        // Jan 2 to Jan 10 were missed: numbers 2 to 10. Jan 11 is the 11th.
+        let eleven = Recurrence::parse("FREQ=DAILY;COUNT=11").unwrap();
+        let next = eleven.next_after(zone("UTC"), start, first, later).unwrap();
+        assert_eq!(next.map(|n| n.number), Some(11));
+        let ten = Recurrence::parse("FREQ=DAILY;COUNT=10").unwrap();
+        assert_eq!(
+            ten.next_after(zone("UTC"), start, first, later).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_long_series_goes_on_from_its_current_occurrence() {
+        // 20,000 hours in: counted from the start this was the old cap.
+        let start = at("UTC", 2027, 1, 1, 0, 0);
+        let current = Occurrence {
+            due: start + chrono::Duration::hours(20_000),
+            number: 20_001,
+        };
+        let hourly = Recurrence::parse("FREQ=HOURLY;COUNT=20002").unwrap();
+        let next = hourly
+            .next_after(zone("UTC"), start, current, current.due)
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.due, current.due + chrono::Duration::hours(1));
+        assert_eq!(next.number, 20_002);
+        assert_eq!(
+            hourly
+                .next_after(zone("UTC"), start, next, next.due)
+                .unwrap(),
+            None,
+            "COUNT=20002 ends after the 20,002nd"
+        );
+    }
+
+    #[test]
+    fn limits_refuse_fine_rules_and_long_values() {
+        for rule in [
+            "FREQ=SECONDLY",
+            "FREQ=MINUTELY;INTERVAL=60",
+            "FREQ=HOURLY;BYMINUTE=0,30",
+            "FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12;BYMINUTE=0,30",
+            "FREQ=WEEKLY;BYHOUR=9;BYMINUTE=0;BYSECOND=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24",
+        ] {
+            assert!(Recurrence::parse(rule).is_err(), "{rule} must be refused");
+        }
+        for rule in [
+            "FREQ=HOURLY",
+            "FREQ=HOURLY;INTERVAL=2;BYMINUTE=0,30",
+            "FREQ=DAILY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23",
+            "FREQ=DAILY;BYHOUR=9,10;BYMINUTE=0,15,30,45;BYSETPOS=1,-1",
+        ] {
+            assert!(Recurrence::parse(rule).is_ok(), "{rule} must be accepted");
+        }
+        let long = format!("FREQ=DAILY;BYMONTH={}", vec!["1"; 300].join(","));
+        let err = Recurrence::parse(&long).unwrap_err();
+        assert!(err.contains("at most 500 characters"), "{err}");
+    }
+
+    #[test]
+    fn a_rule_that_never_fires_yields_nothing_within_the_budget() {
+        let start = at("UTC", 2027, 1, 1, 9, 0);
+        let first = Occurrence {
+            due: start,
+            number: 1,
+        };
+        let never = Recurrence::parse("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30").unwrap();
+        assert!(!never.ends());
+        assert!(matches!(
+            never.next_after(zone("UTC"), start, first, start),
+            Ok(None) | Err(OverBudget)
+        ));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const FREQS: [&str; 7] = [
+            "SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY",
+        ];
+        const ZONES: [&str; 4] = [
+            "UTC",
+            "Europe/Berlin",
+            "America/New_York",
+            "Australia/Lord_Howe",
+        ];
+
+        fn list(range: std::ops::RangeInclusive<i32>) -> impl Strategy<Value = String> {
+            prop::collection::vec(range, 1..6)
+                .prop_map(|v| v.iter().map(i32::to_string).collect::<Vec<_>>().join(","))
+        }
+
+        /// RRULE values built from real parts with values in and out of range.
+        fn rule() -> impl Strategy<Value = String> {
+            let part = prop_oneof![
+                (1..400u32).prop_map(|n| format!("INTERVAL={n}")),
+                (1..5000u32).prop_map(|n| format!("COUNT={n}")),
+                Just("UNTIL=20300101T000000Z".to_owned()),
+                list(-2..=61).prop_map(|l| format!("BYSECOND={l}")),
+                list(-2..=61).prop_map(|l| format!("BYMINUTE={l}")),
+                list(-1..=25).prop_map(|l| format!("BYHOUR={l}")),
+                list(-32..=32).prop_map(|l| format!("BYMONTHDAY={l}")),
+                list(-367..=367).prop_map(|l| format!("BYYEARDAY={l}")),
+                list(-54..=54).prop_map(|l| format!("BYWEEKNO={l}")),
+                list(0..=13).prop_map(|l| format!("BYMONTH={l}")),
+                list(-10..=10).prop_map(|l| format!("BYSETPOS={l}")),
+                prop::sample::subsequence(
+                    vec!["MO", "TU", "WE", "TH", "FR", "SA", "SU", "1MO", "-1FR"],
+                    1..4
+                )
+                .prop_map(|d| format!("BYDAY={}", d.join(","))),
+            ];
+            (
+                prop::sample::select(&FREQS[..]),
+                prop::collection::vec(part, 0..5),
+            )
+                .prop_map(|(freq, parts)| {
+                    std::iter::once(format!("FREQ={freq}"))
+                        .chain(parts)
+                        .collect::<Vec<_>>()
+                        .join(";")
+                })
+        }
+
+        fn any_rule() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => rule(),
+                1 => ".{0,80}",
+                1 => prop::sample::select(&PRESETS[..]).prop_map(str::to_owned),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any rule is refused, or gives its next occurrence (strictly
+            /// later than both the current one and `after`), ends, or reports
+            /// the budget spent: never a panic, never backwards.
+            #[test]
+            fn any_rule_is_refused_or_moves_forward_within_the_budget(
+                raw in any_rule(),
+                zone_name in prop::sample::select(&ZONES[..]),
+                start_secs in 946_684_800i64..4_102_444_800,
+                gap_hours in 0i64..20_000,
+                number in 1u32..10_000,
+            ) {
+                let Ok(recurrence) = Recurrence::parse(&raw) else { return Ok(()) };
+                let z = zone(zone_name);
+                let start = DateTime::from_timestamp(start_secs, 0).unwrap();
+                if recurrence.check_from(Some(start), z).is_err() {
+                    return Ok(());
+                }
+                let current = Occurrence { due: start, number };
+                let after = start + chrono::Duration::hours(gap_hours);
+                match recurrence.next_after(z, start, current, after) {
+                    Ok(Some(next)) => {
+                        prop_assert!(next.due > after && next.due > current.due);
+                        prop_assert!(next.number > current.number);
+                    }
+                    Ok(None) | Err(OverBudget) => {}
+                }
+            }
+
+            /// Limits hold for every accepted rule: no SECONDLY or MINUTELY,
+            /// at most 500 characters.
+            #[test]
+            fn accepted_rules_respect_the_limits(raw in any_rule()) {
+                if let Ok(recurrence) = Recurrence::parse(&raw) {
+                    prop_assert!(recurrence.as_str().chars().count() <= MAX_CHARS);
+                    prop_assert!(!recurrence.as_str().contains("SECONDLY"));
+                    prop_assert!(!recurrence.as_str().contains("MINUTELY"));
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! When a task happens and when its owner hears of it: time zone, recurrence
-//! rule and reminders.
+//! When a task happens and when its owner hears of it: time zone,
+//! reminders and snoozes (the recurrence rule is in `recurrence`).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,71 +37,6 @@ impl Default for TimeZone {
 /// Quotes at most 64 characters of user input back in an error message.
 fn truncate(raw: &str) -> String {
     raw.chars().take(64).collect()
-}
-
-/// A recurrence rule: none, a preset, or an RFC 5545 RRULE value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recurrence(String);
-
-const PRESETS: [&str; 4] = ["daily", "weekly", "monthly", "yearly"];
-
-impl Recurrence {
-    /// Checks the grammar: a preset (stored lower-case) or an RRULE value
-    /// (stored upper-case, without an `RRULE:` prefix). Whether the rule works
-    /// from the task's due time is `check_from`'s question.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Ok(Self::default());
-        }
-        let lower = trimmed.to_ascii_lowercase();
-        if PRESETS.contains(&lower.as_str()) {
-            return Ok(Self(lower));
-        }
-        let upper = trimmed.to_ascii_uppercase();
-        let value = upper.strip_prefix("RRULE:").unwrap_or(&upper);
-        if value.contains(['\n', '\r']) || value.contains("DTSTART") {
-            return Err("must be a single RRULE value such as FREQ=WEEKLY;BYDAY=MO".into());
-        }
-        Self::rule(value)?;
-        Ok(Self(value.to_owned()))
-    }
-
-    fn rule(value: &str) -> Result<rrule::RRule<rrule::Unvalidated>, String> {
-        value
-            .parse()
-            .map_err(|e| format!("is not a valid RRULE value: {e}"))
-    }
-
-    /// RFC 5545 needs a start: a rule recurs from the due time, in the zone.
-    pub fn check_from(&self, due: Option<DateTime<Utc>>, zone: TimeZone) -> Result<(), String> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        let Some(due) = due else {
-            return Err("needs a due_time to recur from".into());
-        };
-        if PRESETS.contains(&self.0.as_str()) {
-            return Ok(());
-        }
-        let start = due.with_timezone(&rrule::Tz::Tz(zone.tz()));
-        Self::rule(&self.0)?
-            .validate(start)
-            .map(|_| ())
-            .map_err(|e| format!("is not a valid RRULE from the due time: {e}"))
-    }
-
-    pub(crate) fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_some(&self) -> bool {
-        !self.0.is_empty()
-    }
 }
 
 /// One reminder as the owner set it.
@@ -228,22 +163,6 @@ mod tests {
         );
         assert!(TimeZone::parse("Mars/Olympus").is_err());
         assert!(TimeZone::parse("+02:00").is_err());
-    }
-
-    #[test]
-    fn recurrence_accepts_presets_and_real_rrules_only() {
-        let utc = TimeZone::default();
-        assert_eq!(Recurrence::parse("Monthly").unwrap().as_str(), "monthly");
-        let weekly = Recurrence::parse("rrule:freq=weekly;byday=MO,WE;count=10").unwrap();
-        assert_eq!(weekly.as_str(), "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10");
-        assert!(weekly.check_from(due(), utc).is_ok());
-        assert!(Recurrence::parse("FREQ=MONTHLY;BYMONTHDAY=-1").is_ok());
-        assert!(Recurrence::parse("FREQ=SOMETIMES").is_err());
-        assert!(Recurrence::parse("fortnightly").is_err());
-        let bad_hour = Recurrence::parse("FREQ=DAILY;BYHOUR=25");
-        assert!(bad_hour.is_err() || bad_hour.unwrap().check_from(due(), utc).is_err());
-        let daily = Recurrence::parse("daily").unwrap();
-        assert!(daily.check_from(None, utc).is_err());
     }
 
     #[test]

@@ -5,8 +5,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 use super::{
-    Description, FieldViolations, Priority, Recurrence, Reminder, Reminders, Tags, TaskState,
-    TaskTitle, TimeZone, UserId,
+    Description, FieldViolations, Occurrence, Priority, Recurrence, Reminder, Reminders, Tags,
+    TaskState, TaskTitle, TimeZone, UserId,
 };
 
 /// Why the rules refuse a change.
@@ -69,14 +69,21 @@ pub struct Task {
     pub recurrence: Recurrence,
     pub reminders: Reminders,
     pub series_id: Option<Uuid>,
-    /// The series' first due time: RRULE's DTSTART, where COUNT counts from.
+    /// The due time the series' dates come from: the first occurrence's, or
+    /// the one an occurrence was moved to (the clamped presets keep its day
+    /// of month).
     pub series_start: Option<DateTime<Utc>>,
+    /// This occurrence's number in its series (the first is 1): COUNT counts it.
+    pub occurrence: u32,
     /// Set once the next occurrence exists (or the rule has ended).
     pub recurrence_done: bool,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub complete_time: Option<DateTime<Utc>>,
     pub version: i64,
+    /// Output only: the earliest pending fire time while the task is open
+    /// (its reminders, the implicit one at the due time, a snooze).
+    pub next_reminder_time: Option<DateTime<Utc>>,
 }
 
 /// What an accepted change touched, so the caller writes only what it must.
@@ -86,6 +93,8 @@ pub struct Changed {
     pub any: bool,
     /// Due time or reminders: the pending fire times are recomputed.
     pub schedule: bool,
+    /// Due time, zone or rule of a recurring task: the rule is tried again.
+    pub recurrence: bool,
 }
 
 /// PostgreSQL keeps microseconds; so do we, so that what we return is what
@@ -132,7 +141,7 @@ impl Task {
         )?;
         let now = to_stored_precision(now);
         let id = Uuid::now_v7();
-        Ok(Self {
+        let mut task = Self {
             id,
             owner: spec.owner,
             title: spec.title,
@@ -154,9 +163,13 @@ impl Task {
             reminders: spec.reminders,
             create_time: now,
             update_time: now,
+            occurrence: 1,
             complete_time: None,
             version: 1,
-        })
+            next_reminder_time: None,
+        };
+        task.next_reminder_time = task.upcoming_fire_times(now).first().copied();
+        Ok(task)
     }
 
     /// Changes with every write; clients send it back to detect lost updates.
@@ -203,12 +216,23 @@ impl Task {
         )?;
         if next.recurrence.is_some() && next.series_id.is_none() {
             next.series_id = Some(next.id);
+        }
+        if next.recurrence.is_some() && next.due_time != self.due_time {
+            // A moved occurrence moves the ones after it.
             next.series_start = next.due_time;
         }
+        if !next.state.is_open() {
+            next.next_reminder_time = None;
+        }
 
+        let schedule = next.due_time != self.due_time || next.reminders != self.reminders;
         let changed = Changed {
             any: next != *self,
-            schedule: next.due_time != self.due_time || next.reminders != self.reminders,
+            schedule,
+            recurrence: next.recurrence.is_some()
+                && (schedule
+                    || next.recurrence != self.recurrence
+                    || next.time_zone != self.time_zone),
         };
         if changed.any {
             next.version += 1;
@@ -239,9 +263,17 @@ impl Task {
         self.recurrence.is_some() && !self.recurrence_done && self.due_time.is_some()
     }
 
-    /// The next occurrence, due at `due`: same series, content and relative
+    /// Where this occurrence stands in its series.
+    pub fn current_occurrence(&self) -> Option<Occurrence> {
+        self.due_time.map(|due| Occurrence {
+            due,
+            number: self.occurrence,
+        })
+    }
+
+    /// The next occurrence `next`: same series, content and relative
     /// reminders; absolute reminders stay with this one.
-    pub fn next_occurrence(&self, due: DateTime<Utc>, now: DateTime<Utc>) -> Task {
+    pub fn next_occurrence(&self, next: Occurrence, now: DateTime<Utc>) -> Task {
         let now = to_stored_precision(now);
         let relative: Vec<Reminder> = self
             .reminders
@@ -250,10 +282,11 @@ impl Task {
             .copied()
             .filter(|r| matches!(r, Reminder::BeforeDueSecs(_)))
             .collect();
-        Task {
+        let mut task = Task {
             id: Uuid::now_v7(),
             state: TaskState::Pending,
-            due_time: Some(to_stored_precision(due)),
+            due_time: Some(to_stored_precision(next.due)),
+            occurrence: next.number,
             reminders: Reminders::from_stored(relative),
             recurrence_done: false,
             create_time: now,
@@ -261,7 +294,9 @@ impl Task {
             complete_time: None,
             version: 1,
             ..self.clone()
-        }
+        };
+        task.next_reminder_time = task.upcoming_fire_times(now).first().copied();
+        task
     }
 
     /// Records a change made outside the task's own fields (a snooze).

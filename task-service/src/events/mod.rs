@@ -114,6 +114,7 @@ pub fn task_json(task: &Task) -> TaskJson {
         update_time: rfc3339(task.update_time),
         complete_time: task.complete_time.map(rfc3339),
         etag: task.etag(),
+        next_reminder_time: task.next_reminder_time.map(rfc3339),
     }
 }
 

@@ -321,6 +321,7 @@ pub(crate) fn task_out(task: &Task) -> pb::Task {
         update_time: Some(timestamp_out(task.update_time)),
         complete_time: task.complete_time.map(timestamp_out),
         etag: task.etag(),
+        next_reminder_time: task.next_reminder_time.map(timestamp_out),
     }
 }
 

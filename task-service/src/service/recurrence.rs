@@ -1,13 +1,48 @@
 //! Making the next occurrence of a recurring task, exactly once: from
 //! CompleteTask, UpdateTask (to COMPLETED or CANCELLED) and the scheduler
-//! (due time passed), whichever comes first.
+//! (due time passed), whichever comes first. Rules run on the blocking pool:
+//! their work is bounded (`domain::recurrence`), but up to ~30 ms of it is
+//! not the async runtime's to spend.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::Task;
+use crate::domain::{FieldViolations, Occurrence, Task};
+use crate::error::Error;
 use crate::events::{EventKind, TaskEvent, TraceParent};
 use crate::store;
+
+/// The occurrence after `task`'s current one that is later than `after`.
+/// `Err` says why none could be computed (budget spent, or the rule crate
+/// failed); `Ok(None)`: the rule has ended.
+async fn next_of(task: &Task, after: DateTime<Utc>) -> Result<Option<Occurrence>, String> {
+    let Some(current) = task.current_occurrence() else {
+        return Ok(None);
+    };
+    let rule = task.recurrence.clone();
+    let zone = task.time_zone;
+    let anchor = task.series_start.unwrap_or(current.due);
+    tokio::task::spawn_blocking(move || rule.next_after(zone, anchor, current, after))
+        .await
+        .map_err(|e| format!("cannot be evaluated ({e})"))?
+        .map_err(|over| over.to_string())
+}
+
+/// When a rule is set (or the due time or zone it runs from changes): its
+/// next occurrence after the due time and now must be found within the
+/// budget, unless the rule's own COUNT or UNTIL ends it.
+pub(crate) async fn check_rule(task: &Task, now: DateTime<Utc>) -> Result<(), Error> {
+    if !task.recurrence.is_some() {
+        return Ok(());
+    }
+    let refused = |why: String| Err(FieldViolations::single("task.recurrence", why).into());
+    match next_of(task, now).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) if task.recurrence.ends() => Ok(()),
+        Ok(None) => refused("never fires after the due_time".into()),
+        Err(why) => refused(why),
+    }
+}
 
 /// In the caller's transaction, with `task` locked: creates the next
 /// occurrence (with its fire times and `task.created` event) and marks
@@ -22,20 +57,20 @@ pub(crate) async fn spawn_next(
     if !task.awaits_next_occurrence() {
         return Ok(None);
     }
-    let due = task
-        .due_time
-        .expect("a task awaiting its next occurrence has a due time");
     store::tasks::mark_recurrence_done(&mut *conn, task.id).await?;
     task.recurrence_done = true;
 
-    let start = task.series_start.unwrap_or(due);
-    let Some(next_due) = task
-        .recurrence
-        .next_after(task.time_zone, start, due.max(now))
-    else {
-        return Ok(None);
+    let next = match next_of(task, now).await {
+        Ok(Some(next)) => next,
+        Ok(None) => return Ok(None),
+        Err(why) => {
+            // Checked when set, so only a series left alone for years (or a
+            // rule crate that changed) gets here: it ends, loudly.
+            tracing::warn!(task = %task.id, why, "recurring task's series ends");
+            return Ok(None);
+        }
     };
-    let next = task.next_occurrence(next_due, now);
+    let next = task.next_occurrence(next, now);
     let created = TaskEvent::new(EventKind::Created, &next, now, trace.clone());
     let fire_times = next.upcoming_fire_times(now);
     let inserted =

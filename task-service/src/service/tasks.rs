@@ -62,6 +62,7 @@ impl Tasks {
         }
         let now = Utc::now();
         let task = Task::new(spec, now)?;
+        super::recurrence::check_rule(&task, now).await?;
         let stored_key = key.as_ref().map(|k| store::tasks::RequestKey {
             request_id: k.request_id.as_str(),
             request_hash: &k.request_hash,
@@ -189,6 +190,9 @@ impl Tasks {
         if !changed.any {
             return Ok((task, None));
         }
+        if changed.recurrence {
+            super::recurrence::check_rule(&task, now).await?;
+        }
         store::tasks::update(&mut tx, &task).await.map_err(|e| {
             if store::tasks::violates(&e, store::tasks::SERIES_DUE_TIME) {
                 Error::FailedPrecondition(
@@ -201,6 +205,10 @@ impl Tasks {
         if changed.schedule {
             let times = task.upcoming_fire_times(now);
             store::reminders::replace_rule_times(&mut tx, task.id, &times).await?;
+        }
+        if task.state.is_open() && (changed.schedule || !before.is_open()) {
+            // Snoozes stay, so the earliest is the table's to say.
+            task.next_reminder_time = store::reminders::next_fire_time(&mut tx, task.id).await?;
         }
         let kind = events::kind_of_change(before, task.state);
         let event = TaskEvent::new(kind, &task, now, trace.clone());
@@ -255,6 +263,10 @@ impl Tasks {
         let fire_time = crate::domain::to_stored_precision(now + duration.get());
         store::reminders::insert_snooze(&mut tx, task.id, fire_time).await?;
         task.touch(now);
+        task.next_reminder_time = Some(
+            task.next_reminder_time
+                .map_or(fire_time, |next| next.min(fire_time)),
+        );
         store::tasks::update(&mut tx, &task).await?;
         let event = TaskEvent::new(EventKind::Updated, &task, now, trace);
         store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;

@@ -62,6 +62,20 @@ pub async fn insert_snooze(
     Ok(())
 }
 
+/// The earliest pending fire time of a task.
+pub async fn next_fire_time(
+    conn: &mut PgConnection,
+    task_id: Uuid,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar!(
+        "SELECT min(fire_time) FROM reminders WHERE task_id = $1",
+        task_id
+    )
+    .fetch_one(conn)
+    .await
+    .context("cannot read the next fire time")
+}
+
 /// The pending fire times of a task, ascending.
 pub async fn pending_times(
     executor: impl sqlx::PgExecutor<'_>,

@@ -20,8 +20,11 @@ macro_rules! select_tasks {
             $crate::store::tasks::TaskRow,
             "SELECT id, owner, title, description, state, priority, tags, due_time, time_zone, \
              recurrence, reminders AS \"reminders: sqlx::types::Json<Vec<crate::domain::Reminder>>\", \
-             series_id, series_start, recurrence_done, create_time, update_time, complete_time, \
-             version FROM tasks " + $rest
+             series_id, series_start, occurrence, recurrence_done, create_time, update_time, \
+             complete_time, version, \
+             CASE WHEN state IN ('pending', 'in_progress') THEN \
+                 (SELECT min(r.fire_time) FROM reminders r WHERE r.task_id = tasks.id) \
+             END AS next_reminder_time FROM tasks " + $rest
             $(, $arg)*
         )
     };
@@ -30,8 +33,11 @@ pub(super) use select_tasks;
 
 /// The columns the built ListTasks query selects, in [`TaskRow`] order.
 pub const COLUMNS: &str = "id, owner, title, description, state, priority, tags, due_time, \
-     time_zone, recurrence, reminders, series_id, series_start, recurrence_done, create_time, \
-     update_time, complete_time, version";
+     time_zone, recurrence, reminders, series_id, series_start, occurrence, recurrence_done, \
+     create_time, update_time, complete_time, version, \
+     CASE WHEN state IN ('pending', 'in_progress') THEN \
+         (SELECT min(r.fire_time) FROM reminders r WHERE r.task_id = tasks.id) \
+     END AS next_reminder_time";
 
 #[derive(sqlx::FromRow)]
 pub struct TaskRow {
@@ -48,11 +54,14 @@ pub struct TaskRow {
     pub(super) reminders: sqlx::types::Json<Vec<Reminder>>,
     pub(super) series_id: Option<Uuid>,
     pub(super) series_start: Option<DateTime<Utc>>,
+    pub(super) occurrence: i32,
     pub(super) recurrence_done: bool,
     pub(super) create_time: DateTime<Utc>,
     pub(super) update_time: DateTime<Utc>,
     pub(super) complete_time: Option<DateTime<Utc>>,
     pub(super) version: i64,
+    /// The earliest pending fire time of an open task (a subquery).
+    pub(super) next_reminder_time: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<TaskRow> for Task {
@@ -73,20 +82,30 @@ impl TryFrom<TaskRow> for Task {
                 .with_context(|| format!("task {id} has unknown priority {}", row.priority))?,
             tags: Tags::from_stored(row.tags),
             due_time: row.due_time,
-            time_zone: TimeZone::parse(&row.time_zone)
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("task {id} has a bad time zone"))?,
+            time_zone: zone_of(id, &row.time_zone),
             recurrence: Recurrence::from_stored(row.recurrence),
             reminders: Reminders::from_stored(row.reminders.0),
             series_id: row.series_id,
             series_start: row.series_start,
+            occurrence: u32::try_from(row.occurrence).unwrap_or(1),
             recurrence_done: row.recurrence_done,
             create_time: row.create_time,
             update_time: row.update_time,
             complete_time: row.complete_time,
             version: row.version,
+            next_reminder_time: row.next_reminder_time,
         })
     }
+}
+
+/// A zone name the tz database no longer knows (chrono-tz updated, a zone
+/// withdrawn) must not make the task unreadable, nor fail the scheduler's
+/// batch it is in: the task is read as UTC, and the row is logged.
+fn zone_of(id: Uuid, name: &str) -> TimeZone {
+    TimeZone::parse(name).unwrap_or_else(|_| {
+        tracing::error!(task = %id, zone = name, "unknown time zone in a stored task; using UTC");
+        TimeZone::default()
+    })
 }
 
 /// A CreateTask idempotency key as stored: the request id and a hash of the
@@ -124,8 +143,8 @@ pub async fn insert_new(
          ), task AS ( \
              INSERT INTO tasks (id, owner, title, description, state, priority, tags, tags_folded, \
                  due_time, time_zone, recurrence, reminders, series_id, create_time, update_time, \
-                 complete_time, version, series_start) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22 \
+                 complete_time, version, series_start, occurrence) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22, $26 \
              WHERE $18::text IS NULL OR EXISTS (SELECT FROM claim) \
              ON CONFLICT (series_id, due_time) WHERE series_id IS NOT NULL DO NOTHING \
              RETURNING id \
@@ -162,6 +181,7 @@ pub async fn insert_new(
         created.event_id,
         &created.payload,
         &created.traceparent,
+        i32::try_from(task.occurrence).unwrap_or(i32::MAX),
     )
     .fetch_one(executor)
     .await
