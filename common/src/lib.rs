@@ -27,4 +27,4 @@ pub mod settings;
 pub mod telemetry;
 mod violations;
 
-pub use violations::FieldViolations;
+pub use violations::{quote, FieldViolations};

@@ -117,6 +117,9 @@ pub struct Service {
 /// Serves until `shutdown` is cancelled; then health turns NOT_SERVING, the
 /// listeners close, in-flight RPCs finish and `workers` (which watch the
 /// same token) end, all within [`SHUTDOWN_DEADLINE`].
+/// Concurrent RPCs (streams) on one HTTP/2 connection.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 512;
+
 pub async fn run(
     listeners: Listeners,
     service: Service,
@@ -140,9 +143,12 @@ pub async fn run(
         .timeout(service.rpc_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        // Beyond this many RPCs in flight on one connection, answer
-        // RESOURCE_EXHAUSTED at once instead of queueing without bound.
-        .concurrency_limit_per_connection(512)
+        // HTTP/2 tells each client how many streams it may open at once
+        // (unset, h2 allows any number); beyond this many RPCs in flight on
+        // one connection, answer RESOURCE_EXHAUSTED at once instead of
+        // queueing without bound.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION as usize)
         .load_shed(true)
         .add_routes(service.api)
         .add_service(health_service)

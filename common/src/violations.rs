@@ -6,9 +6,32 @@ use std::fmt;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-/// `(field path, what is wrong)` pairs, in the order they were found.
+/// `(field path, what is wrong)` pairs, in the order they were found: at
+/// most [`FieldViolations::MAX`] of them, and a count of the rest, so that
+/// no request can make an error larger than itself.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FieldViolations(Vec<(String, String)>);
+pub struct FieldViolations {
+    listed: Vec<(String, String)>,
+    more: usize,
+}
+
+/// Longest field path and description kept; user input quoted inside a
+/// description is cut to 100 characters where it is quoted.
+const MAX_FIELD_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 300;
+
+fn cut(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
+/// At most `max` characters of user input, to quote it back in an error.
+pub fn quote(raw: &str, max: usize) -> String {
+    cut(raw.to_owned(), max)
+}
 
 impl FieldViolations {
     pub fn new() -> Self {
@@ -21,8 +44,18 @@ impl FieldViolations {
         violations
     }
 
+    /// Most violations one `BadRequest` lists.
+    pub const MAX: usize = 100;
+
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push((field.into(), description.into()));
+        if self.listed.len() < Self::MAX {
+            self.listed.push((
+                cut(field.into(), MAX_FIELD_CHARS),
+                cut(description.into(), MAX_DESCRIPTION_CHARS),
+            ));
+        } else {
+            self.more += 1;
+        }
     }
 
     /// Keeps the value of `result`, or records its error under `field`.
@@ -37,11 +70,20 @@ impl FieldViolations {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.listed.is_empty()
     }
 
+    /// The listed violations (not the ones over [`Self::MAX`]).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(f, d)| (f.as_str(), d.as_str()))
+        self.listed.iter().map(|(f, d)| (f.as_str(), d.as_str()))
+    }
+
+    /// Appends `other`'s violations, within the same bound.
+    pub fn extend(&mut self, other: FieldViolations) {
+        for (field, description) in other.listed {
+            self.add(field, description);
+        }
+        self.more += other.more;
     }
 
     /// `Ok(())` when nothing was recorded.
@@ -57,11 +99,15 @@ impl FieldViolations {
 impl fmt::Display for FieldViolations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = self
-            .0
+            .listed
             .iter()
             .map(|(field, d)| format!("{field}: {d}"))
             .collect();
-        f.write_str(&parts.join("; "))
+        f.write_str(&parts.join("; "))?;
+        if self.more > 0 {
+            write!(f, "; and {} more not listed", self.more)?;
+        }
+        Ok(())
     }
 }
 
@@ -71,9 +117,10 @@ impl From<FieldViolations> for Status {
             .iter()
             .map(|(field, description)| FieldViolation::new(field, description))
             .collect();
+        // The details list them all; the message (a header) stays short.
         Status::with_error_details(
             Code::InvalidArgument,
-            format!("invalid argument: {violations}"),
+            cut(format!("invalid argument: {violations}"), 1000),
             ErrorDetails::with_bad_request(details),
         )
     }

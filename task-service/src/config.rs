@@ -2,6 +2,7 @@
 //! (README, "Configuration"). A malformed value stops the process with one line naming both.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use clap::Args;
@@ -68,7 +69,74 @@ pub struct Settings {
     #[arg(long, env = "TASK_RPC_TIMEOUT", value_name = "TASK_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,
 
+    /// Per-caller limits.
+    #[command(flatten)]
+    pub limits: LimitSettings,
+
     /// What both services read: broker, topology, JWT secret, logs.
     #[command(flatten)]
     pub shared: SharedSettings,
+}
+
+/// Per-caller limits (CONTRACT §3, "Limits per caller"); `admin` and
+/// `service` callers are exempt from the rate and the quota.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LimitSettings {
+    /// Changing RPCs (Create, Update, Delete, Complete, Snooze) per second per caller.
+    #[arg(
+        long,
+        env = "TASK_USER_RATE",
+        value_name = "TASK_USER_RATE",
+        default_value = "100"
+    )]
+    pub user_rate: NonZeroU32,
+
+    /// Changing RPCs a caller may make at once before the rate applies.
+    #[arg(
+        long,
+        env = "TASK_USER_BURST",
+        value_name = "TASK_USER_BURST",
+        default_value = "1000"
+    )]
+    pub user_burst: NonZeroU32,
+
+    /// Tasks per owner in any state but ARCHIVED.
+    #[arg(
+        long,
+        env = "TASK_MAX_TASKS_PER_OWNER",
+        value_name = "TASK_MAX_TASKS_PER_OWNER",
+        default_value_t = 100_000
+    )]
+    pub max_tasks_per_owner: u64,
+
+    /// Open WatchTasks streams per caller.
+    #[arg(
+        long,
+        env = "TASK_MAX_WATCHERS_PER_CALLER",
+        value_name = "TASK_MAX_WATCHERS_PER_CALLER",
+        default_value_t = 4
+    )]
+    pub max_watchers_per_caller: usize,
+
+    /// Open WatchTasks streams in all.
+    #[arg(
+        long,
+        env = "TASK_MAX_WATCHERS",
+        value_name = "TASK_MAX_WATCHERS",
+        default_value_t = 10_000
+    )]
+    pub max_watchers: usize,
+}
+
+impl Default for LimitSettings {
+    /// The contract's defaults.
+    fn default() -> Self {
+        Self {
+            user_rate: NonZeroU32::new(100).expect("not zero"),
+            user_burst: NonZeroU32::new(1000).expect("not zero"),
+            max_tasks_per_owner: 100_000,
+            max_watchers_per_caller: 4,
+            max_watchers: 10_000,
+        }
+    }
 }

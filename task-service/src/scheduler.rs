@@ -3,12 +3,12 @@
 //! reminder fires once), writes their `task.due` events to the outbox and
 //! removes them, in one transaction. It also makes the next occurrence of
 //! recurring tasks whose due time has passed. It sleeps until the next fire
-//! time; new reminders wake it early (see `wake`).
+//! time; new reminders wake it early (see `wake`). "Now" is always the
+//! database's, the clock every replica shares.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -48,9 +48,11 @@ impl Scheduler {
     }
 
     async fn fire_due_reminders(&self) -> anyhow::Result<usize> {
-        let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let due = store::schedule::take_due_reminders(&mut tx, self.batch).await?;
+        let store::schedule::Due {
+            now,
+            reminders: due,
+        } = store::schedule::take_due_reminders(&mut tx, self.batch).await?;
         if due.is_empty() {
             return Ok(0);
         }
@@ -83,10 +85,14 @@ impl Scheduler {
     }
 
     async fn continue_series(&self) -> anyhow::Result<usize> {
-        let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let tasks = store::schedule::lock_passed_recurring(&mut tx, self.batch).await?;
         let count = tasks.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        // The clock the due times were compared with.
+        let now = store::schedule::now(&mut tx).await?;
         for mut task in tasks {
             spawn_next(&mut tx, &mut task, now, &TraceParent::new_trace()).await?;
         }
@@ -113,10 +119,8 @@ impl Scheduler {
                 }
             }
             let sleep = match store::schedule::next_wake(&self.pool).await {
-                // A few ms past the fire time, so the database's now() has passed it too.
-                Ok(Some(at)) => {
-                    (at - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(5)
-                }
+                // A few ms past the fire time, for the next transaction's now().
+                Ok(Some(wait)) => wait + Duration::from_millis(5),
                 Ok(None) => MAX_SLEEP,
                 Err(e) => {
                     tracing::warn!(

@@ -21,7 +21,7 @@ use crate::grpc::TaskApi;
 use crate::page_token::PageTokens;
 use crate::relay::Relay;
 use crate::scheduler::Scheduler;
-use crate::service::Tasks;
+use crate::service::{Limits, Tasks};
 use crate::store::Commit;
 use crate::wake::Wake;
 use crate::watch::WatchHub;
@@ -37,8 +37,12 @@ pub struct Application(Built<Settings>);
 impl Application {
     /// Connects, migrates and binds; port 0 picks a free port (tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool =
-            store::connect(&settings.database_url, settings.database_max_connections).await?;
+        let pool = store::connect(
+            &settings.database_url,
+            settings.database_max_connections,
+            settings.rpc_timeout,
+        )
+        .await?;
         let grpc = (settings.grpc_addr, "TASK_GRPC_ADDR");
         let http = (settings.http_addr, "TASK_HTTP_ADDR");
         Built::bind(settings, pool, grpc, http).await.map(Self)
@@ -80,10 +84,12 @@ impl Application {
             shared.amqp_exchange.clone(),
             shutdown.clone(),
         );
+        let limits = Limits::new(settings.limits);
         let api = TaskApi::new(
-            Tasks::new(pool.clone(), wake),
+            Tasks::new(pool.clone(), wake, limits.clone()),
             PageTokens::new(&shared.jwt_secret),
             watch,
+            limits,
         );
         let api = InterceptedService::new(
             TaskServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES),

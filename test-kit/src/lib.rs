@@ -19,7 +19,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
 pub use tap::{EventTap, Received};
-pub use task_app::{spawn_app, Client, TestApp};
+pub use task_app::{spawn_app, spawn_app_with, Client, TestApp};
 
 pub const JWT_SECRET: &str = "test-secret-of-more-than-16-bytes";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use task_service::config::Settings;
+use task_service::config::{LimitSettings, Settings};
 use task_service::startup::Application;
 use todogenie_common::amqp::Topology;
 use todogenie_common::auth::{JwtKeys, Role, UserId};
@@ -40,15 +40,29 @@ pub struct TestApp {
 /// exchange. Fails loudly when PostgreSQL is not there: such a test cannot
 /// pass by skipping.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(LimitSettings::default()).await
+}
+
+/// [`spawn_app`] with per-caller limits of the test's choosing.
+pub async fn spawn_app_with(limits: LimitSettings) -> TestApp {
     let db_name = crate::unique_name("tg_test");
     let topology = crate::topology_for(&db_name);
-    TestApp::start(db_name, topology, true).await
+    TestApp::start_with(db_name, topology, true, limits).await
 }
 
 impl TestApp {
     /// task-service on `db_name` and `topology`; `owns_resources`: drop
     /// them both when this app is dropped.
     pub async fn start(db_name: String, topology: Topology, owns_resources: bool) -> TestApp {
+        Self::start_with(db_name, topology, owns_resources, LimitSettings::default()).await
+    }
+
+    async fn start_with(
+        db_name: String,
+        topology: Topology,
+        owns_resources: bool,
+        limits: LimitSettings,
+    ) -> TestApp {
         crate::init_tracing();
         let settings = Settings {
             shared: crate::shared_settings(&topology),
@@ -57,6 +71,7 @@ impl TestApp {
             database_url: format!("{}/{db_name}", crate::postgres_base()),
             database_max_connections: 8,
             rpc_timeout: Duration::from_secs(10),
+            limits,
         };
         let keys = Arc::new(JwtKeys::new(&settings.shared.jwt_secret));
         let app = Application::build(settings)

@@ -81,6 +81,20 @@ impl Tags {
     /// Parses every tag; errors are `(index, description)` so the caller can
     /// name `tags[i]`.
     pub fn parse(raw: &[String]) -> Result<Self, Vec<(Option<usize>, String)>> {
+        if raw.len() > Self::MAX_COUNT {
+            // Over the limit is one error for the list, not one per tag.
+            let distinct = raw
+                .iter()
+                .map(|t| fold(t.trim()))
+                .collect::<HashSet<_>>()
+                .len();
+            if distinct > Self::MAX_COUNT {
+                return Err(vec![(
+                    None,
+                    format!("at most {} tags, got {distinct}", Self::MAX_COUNT),
+                )]);
+            }
+        }
         let mut errors = Vec::new();
         let mut seen = HashSet::new();
         let mut tags = Vec::new();
@@ -177,11 +191,25 @@ mod tests {
     }
 
     #[test]
-    fn tags_name_each_bad_one_and_the_count() {
-        let mut raw: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    fn tags_name_each_bad_one_within_the_limit() {
+        let mut raw: Vec<String> = (0..18).map(|i| format!("t{i}")).collect();
         raw.push(" ".into());
+        raw.push("x".repeat(51));
         let errors = Tags::parse(&raw).unwrap_err();
-        assert_eq!(errors[0].0, Some(21));
-        assert_eq!(errors[1].0, None);
+        let named: Vec<_> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(named, [Some(18), Some(19)]);
+    }
+
+    #[test]
+    fn too_many_tags_are_one_error_however_bad_each_is() {
+        let raw: Vec<String> = (0..3000)
+            .map(|i| format!("{i}{}", "x".repeat(60)))
+            .collect();
+        let errors = Tags::parse(&raw).unwrap_err();
+        assert_eq!(errors, [(None, "at most 20 tags, got 3000".to_owned())]);
+        // Case duplicates are dropped, so they do not count toward the limit.
+        let mut dupes: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        dupes.extend((0..20).map(|i| format!("T{i}")));
+        assert_eq!(Tags::parse(&dupes).unwrap().as_slice().len(), 20);
     }
 }

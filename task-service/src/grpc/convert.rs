@@ -108,6 +108,18 @@ fn tags_in(v: &mut FieldViolations, field: &str, raw: &[String]) -> Option<Tags>
 
 fn reminders_in(v: &mut FieldViolations, raw: &[pb::Reminder]) -> Option<Reminders> {
     use pb::reminder::When;
+    if raw.len() > Reminders::MAX_COUNT {
+        // Over the limit is one violation, not one per reminder.
+        v.add(
+            "task.reminders",
+            format!(
+                "at most {} reminders, got {}",
+                Reminders::MAX_COUNT,
+                raw.len()
+            ),
+        );
+        return None;
+    }
     let mut reminders = Vec::with_capacity(raw.len());
     let mut ok = true;
     for (i, reminder) in raw.iter().enumerate() {
@@ -240,6 +252,17 @@ pub(crate) fn task_patch_in(
     let named: Vec<&str> = mask
         .map(|m| m.paths.iter().map(String::as_str).collect())
         .unwrap_or_default();
+    if named.len() > MUTABLE_PATHS.len() {
+        v.add(
+            "update_mask",
+            format!(
+                "names at most the {} mutable fields, got {} paths",
+                MUTABLE_PATHS.len(),
+                named.len()
+            ),
+        );
+        return Err(v);
+    }
     let replace_all = named.is_empty();
     let paths: Vec<&str> = if replace_all {
         MUTABLE_PATHS.to_vec()

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 use todogenie_proto::v1 as pb;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 
 use super::convert::{
@@ -16,12 +16,12 @@ use super::convert::{
 use crate::auth::caller;
 use crate::domain::{
     tag_fold, Cursor, FieldViolations, ListFilter, OrderBy, OwnerScope, PageSize, RequestId,
-    SnoozeDuration, UserId,
+    SnoozeDuration, Tags, Task, UserId,
 };
 use crate::events::TraceParent;
 use crate::metrics::observe;
 use crate::page_token::PageTokens;
-use crate::service::{IdempotencyKey, Tasks};
+use crate::service::{IdempotencyKey, Limits, Tasks};
 use crate::watch::WatchHub;
 
 /// Longest `query` accepted, in characters.
@@ -32,14 +32,21 @@ pub(crate) struct TaskApi {
     tasks: Tasks,
     page_tokens: PageTokens,
     watch: WatchHub,
+    limits: Limits,
 }
 
 impl TaskApi {
-    pub(crate) fn new(tasks: Tasks, page_tokens: PageTokens, watch: WatchHub) -> Self {
+    pub(crate) fn new(
+        tasks: Tasks,
+        page_tokens: PageTokens,
+        watch: WatchHub,
+        limits: Limits,
+    ) -> Self {
         Self {
             tasks,
             page_tokens,
             watch,
+            limits,
         }
     }
 }
@@ -68,6 +75,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::Task>, Status> {
         observe("CreateTask", async {
             let caller = caller(&request)?;
+            self.limits.take_change(&caller)?;
             let trace = trace(&request);
             let request = request.into_inner();
             let task = required("task", request.task)?;
@@ -81,9 +89,7 @@ impl pb::task_service_server::TaskService for TaskApi {
                 Ok(spec) if violations.is_empty() => spec,
                 Ok(_) => return Err(violations.into()),
                 Err(more) => {
-                    for (field, description) in more.iter() {
-                        violations.add(field, description);
-                    }
+                    violations.extend(more);
                     return Err(violations.into());
                 }
             };
@@ -139,12 +145,12 @@ impl pb::task_service_server::TaskService for TaskApi {
                 .tasks
                 .list(&caller, filter, &order, page_size, cursor.as_ref())
                 .await?;
-            let next_page_token = page
-                .next
+            let (tasks, next) = within_page_bytes(&page.tasks, &order, page.next);
+            let next_page_token = next
                 .map(|c| self.page_tokens.encode(&caller, &fingerprint, &c))
                 .unwrap_or_default();
             Ok(Response::new(pb::ListTasksResponse {
-                tasks: page.tasks.iter().map(task_out).collect(),
+                tasks,
                 next_page_token,
             }))
         })
@@ -157,6 +163,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::Task>, Status> {
         observe("UpdateTask", async {
             let caller = caller(&request)?;
+            self.limits.take_change(&caller)?;
             let trace = trace(&request);
             let request = request.into_inner();
             let task = required("task", request.task)?;
@@ -175,6 +182,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<()>, Status> {
         observe("DeleteTask", async {
             let caller = caller(&request)?;
+            self.limits.take_change(&caller)?;
             let id = task_id_in("id", &request.get_ref().id)?;
             self.tasks.delete(&caller, id, trace(&request)).await?;
             Ok(Response::new(()))
@@ -188,6 +196,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
         observe("CompleteTask", async {
             let caller = caller(&request)?;
+            self.limits.take_change(&caller)?;
             let id = task_id_in("id", &request.get_ref().id)?;
             let (task, next) = self.tasks.complete(&caller, id, trace(&request)).await?;
             Ok(Response::new(pb::CompleteTaskResponse {
@@ -204,6 +213,7 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::Task>, Status> {
         observe("SnoozeTask", async {
             let caller = caller(&request)?;
+            self.limits.take_change(&caller)?;
             let trace = trace(&request);
             let request = request.into_inner();
             let mut violations = FieldViolations::new();
@@ -236,11 +246,57 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<Self::WatchTasksStream>, Status> {
         observe("WatchTasks", async {
             let caller = caller(&request)?;
-            let stream = self.watch.subscribe(&caller).await?;
+            let slot = self.limits.open_watch(&caller)?;
+            // The slot lives as long as the stream: closing it frees the place.
+            let stream = self.watch.subscribe(&caller).await?.map(move |event| {
+                let _held = &slot;
+                event
+            });
             Ok(Response::new(Box::pin(stream) as EventStream))
         })
         .await
     }
+}
+
+/// Most bytes of tasks one ListTasks page holds: 1,000 of the largest tasks
+/// (~45 KB each) would be ~46 MB.
+pub(crate) const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The page's tasks as protobuf, cut where they would pass
+/// [`MAX_PAGE_BYTES`] (at least one task, whatever its size: one is at most
+/// ~45 KB); the next page then starts after the last one kept.
+fn within_page_bytes(
+    tasks: &[Task],
+    order: &OrderBy,
+    next: Option<Cursor>,
+) -> (Vec<pb::Task>, Option<Cursor>) {
+    let mut out = Vec::with_capacity(tasks.len());
+    let mut bytes = 0;
+    for task in tasks {
+        let encoded = task_out(task);
+        bytes += encoded.encoded_len();
+        if bytes > MAX_PAGE_BYTES && !out.is_empty() {
+            let last = &tasks[out.len() - 1];
+            return (out, Some(Cursor::after(last, order)));
+        }
+        out.push(encoded);
+    }
+    (out, next)
+}
+
+/// Filter lists: each value at most once is enough (five states, three
+/// priorities); more is one violation.
+const MAX_STATES: usize = 5;
+const MAX_PRIORITIES: usize = 3;
+
+/// `true` when `len` is within `max`; otherwise records one violation for
+/// the whole list, so a long list cannot make a long error.
+fn within_limit(v: &mut FieldViolations, field: &str, len: usize, max: usize) -> bool {
+    if len > max {
+        v.add(field, format!("at most {max} values, got {len}"));
+        return false;
+    }
+    true
 }
 
 /// ListTasks' filters, order and page size, every bad field named.
@@ -265,38 +321,49 @@ fn list_request_in(
         .collect();
 
     let mut states = Vec::new();
-    for (i, raw) in request.states.iter().enumerate() {
-        match state_in(*raw) {
-            Ok(Some(state)) => states.push(state),
-            Ok(None) => v.add(format!("states[{i}]"), "must not be TASK_STATE_UNSPECIFIED"),
-            Err(e) => v.add(format!("states[{i}]"), e),
+    if within_limit(&mut v, "states", request.states.len(), MAX_STATES) {
+        for (i, raw) in request.states.iter().enumerate() {
+            match state_in(*raw) {
+                Ok(Some(state)) => states.push(state),
+                Ok(None) => v.add(format!("states[{i}]"), "must not be TASK_STATE_UNSPECIFIED"),
+                Err(e) => v.add(format!("states[{i}]"), e),
+            }
         }
     }
     let mut priorities = Vec::new();
-    for (i, raw) in request.priorities.iter().enumerate() {
-        match priority_in(*raw) {
-            Ok(Some(priority)) => priorities.push(priority),
-            Ok(None) => v.add(
-                format!("priorities[{i}]"),
-                "must not be PRIORITY_UNSPECIFIED",
-            ),
-            Err(e) => v.add(format!("priorities[{i}]"), e),
+    if within_limit(
+        &mut v,
+        "priorities",
+        request.priorities.len(),
+        MAX_PRIORITIES,
+    ) {
+        for (i, raw) in request.priorities.iter().enumerate() {
+            match priority_in(*raw) {
+                Ok(Some(priority)) => priorities.push(priority),
+                Ok(None) => v.add(
+                    format!("priorities[{i}]"),
+                    "must not be PRIORITY_UNSPECIFIED",
+                ),
+                Err(e) => v.add(format!("priorities[{i}]"), e),
+            }
         }
     }
     let mut tags = Vec::new();
-    for (i, raw) in request.tags.iter().enumerate() {
-        let folded = tag_fold(raw);
-        if folded.is_empty() || folded.chars().count() > 50 || folded.contains('\0') {
-            v.add(
-                format!("tags[{i}]"),
-                "must be 1 to 50 characters after trimming",
-            );
-        } else {
-            tags.push(folded);
+    if within_limit(&mut v, "tags", request.tags.len(), Tags::MAX_COUNT) {
+        for (i, raw) in request.tags.iter().enumerate() {
+            let folded = tag_fold(raw);
+            if folded.is_empty()
+                || folded.chars().count() > Tags::MAX_CHARS
+                || folded.contains('\0')
+            {
+                v.add(
+                    format!("tags[{i}]"),
+                    format!("must be 1 to {} characters after trimming", Tags::MAX_CHARS),
+                );
+            } else {
+                tags.push(folded);
+            }
         }
-    }
-    if request.tags.len() > 20 {
-        v.add("tags", "at most 20 tags");
     }
     let due_after = request
         .due_after

@@ -3,7 +3,9 @@
 //! change leaves in the outbox. Handlers call in here with parsed values;
 //! SQL is in `store`.
 
+mod limits;
 pub(crate) mod recurrence;
 mod tasks;
 
+pub(crate) use limits::Limits;
 pub(crate) use tasks::{IdempotencyKey, Tasks};

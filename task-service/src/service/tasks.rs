@@ -17,6 +17,8 @@ use crate::events::{self, EventKind, TaskEvent, TraceParent};
 use crate::store;
 use crate::wake::Wake;
 
+use super::Limits;
+
 /// A CreateTask `request_id` and a hash of the request it came with.
 #[derive(Debug, Clone)]
 pub(crate) struct IdempotencyKey {
@@ -35,11 +37,12 @@ pub(crate) struct Page {
 pub(crate) struct Tasks {
     pool: PgPool,
     wake: Wake,
+    limits: Limits,
 }
 
 impl Tasks {
-    pub(crate) fn new(pool: PgPool, wake: Wake) -> Self {
-        Self { pool, wake }
+    pub(crate) fn new(pool: PgPool, wake: Wake, limits: Limits) -> Self {
+        Self { pool, wake, limits }
     }
 
     /// After a commit that wrote events (and maybe fire times).
@@ -63,6 +66,10 @@ impl Tasks {
         let now = Utc::now();
         let task = Task::new(spec, now)?;
         super::recurrence::check_rule(&task, now).await?;
+        let slot = self
+            .limits
+            .reserve_task(&self.pool, caller, &task.owner)
+            .await?;
         let stored_key = key.as_ref().map(|k| store::tasks::RequestKey {
             request_id: k.request_id.as_str(),
             request_hash: &k.request_hash,
@@ -79,6 +86,9 @@ impl Tasks {
         .await?
         {
             self.committed();
+            if let Some(slot) = slot {
+                slot.keep();
+            }
             return Ok(task);
         }
         let key = key.expect("only a request id makes the insert a no-op");
@@ -220,6 +230,9 @@ impl Tasks {
         };
         tx.commit().await.context("cannot commit")?;
         self.committed();
+        if task.state == TaskState::Archived {
+            self.limits.forget_count(&task.owner);
+        }
         Ok((task, next))
     }
 
@@ -236,6 +249,7 @@ impl Tasks {
         store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;
         tx.commit().await.context("cannot commit")?;
         self.committed();
+        self.limits.forget_count(&task.owner);
         Ok(())
     }
 

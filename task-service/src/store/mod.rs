@@ -19,13 +19,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const URL_SETTING: &str = "TASK_DATABASE_URL";
 
 /// Creates the database if it is missing, opens the API's pool and applies
-/// the migrations.
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// the migrations. Its statements time out with the RPC that runs them
+/// (`statement_timeout`): a call cut off by its deadline leaves nothing
+/// running in PostgreSQL.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    rpc_timeout: std::time::Duration,
+) -> anyhow::Result<PgPool> {
+    let timeout = rpc_timeout.as_millis().max(1).to_string();
     let spec = PoolSpec {
         url,
         setting: URL_SETTING,
         max_connections,
-        session: &[],
+        session: &[("statement_timeout", &timeout)],
     };
     todogenie_common::db::connect(&spec, &MIGRATOR).await
 }

@@ -9,23 +9,38 @@ use uuid::Uuid;
 use super::tasks::select_tasks;
 use crate::domain::Task;
 
+/// Fire times taken, and the database's "now" they were due by.
+pub struct Due {
+    pub now: DateTime<Utc>,
+    pub reminders: Vec<(Uuid, DateTime<Utc>)>,
+}
+
 /// Removes up to `limit` due fire times in the caller's transaction,
-/// skipping rows another scheduler holds: each fires exactly once.
-pub async fn take_due_reminders(
-    conn: &mut PgConnection,
-    limit: i64,
-) -> anyhow::Result<Vec<(Uuid, DateTime<Utc>)>> {
+/// skipping rows another scheduler holds: each fires exactly once. "Due" is
+/// by the database's clock, the one every replica shares.
+pub async fn take_due_reminders(conn: &mut PgConnection, limit: i64) -> anyhow::Result<Due> {
     let rows = sqlx::query!(
         "DELETE FROM reminders WHERE (task_id, fire_time) IN ( \
              SELECT task_id, fire_time FROM reminders WHERE fire_time <= now() \
              ORDER BY fire_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING task_id, fire_time",
+         RETURNING task_id, fire_time, now() AS \"now!\"",
         limit
     )
     .fetch_all(conn)
     .await
     .context("cannot take due reminders")?;
-    Ok(rows.into_iter().map(|r| (r.task_id, r.fire_time)).collect())
+    Ok(Due {
+        now: rows.first().map_or_else(Utc::now, |r| r.now),
+        reminders: rows.into_iter().map(|r| (r.task_id, r.fire_time)).collect(),
+    })
+}
+
+/// The database's "now" for the caller's transaction (its start).
+pub async fn now(conn: &mut PgConnection) -> anyhow::Result<DateTime<Utc>> {
+    sqlx::query_scalar!("SELECT now() AS \"now!\"")
+        .fetch_one(conn)
+        .await
+        .context("cannot read the database's clock")
 }
 
 /// The open tasks among `ids`, as they are now.
@@ -57,14 +72,17 @@ pub async fn lock_passed_recurring(
     rows.into_iter().map(Task::try_from).collect()
 }
 
-/// The earliest moment the scheduler has work: a fire time or a recurring
-/// due time. `None`: nothing scheduled.
-pub async fn next_wake(pool: &sqlx::PgPool) -> anyhow::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar!(
-        "SELECT LEAST((SELECT min(fire_time) FROM reminders), \
-                      (SELECT min(due_time) FROM tasks WHERE recurrence <> '' AND NOT recurrence_done))",
+/// How long until the scheduler has work (a fire time or a recurring due
+/// time), by the database's clock. `None`: nothing scheduled.
+pub async fn next_wake(pool: &sqlx::PgPool) -> anyhow::Result<Option<std::time::Duration>> {
+    let seconds = sqlx::query_scalar!(
+        "SELECT EXTRACT(EPOCH FROM LEAST( \
+             (SELECT min(fire_time) FROM reminders), \
+             (SELECT min(due_time) FROM tasks WHERE recurrence <> '' AND NOT recurrence_done) \
+         ) - now())::float8",
     )
     .fetch_one(pool)
     .await
-    .context("cannot read the next wake-up")
+    .context("cannot read the next wake-up")?;
+    Ok(seconds.map(|s| std::time::Duration::from_secs_f64(s.clamp(0.0, 86_400.0))))
 }

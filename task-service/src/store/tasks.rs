@@ -255,6 +255,24 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many of `owner`'s tasks are not archived, counting up to `cap`.
+pub async fn count_open(
+    executor: impl PgExecutor<'_>,
+    owner: &str,
+    cap: u64,
+) -> anyhow::Result<u64> {
+    let count = sqlx::query_scalar!(
+        "SELECT count(*) AS \"count!\" FROM ( \
+             SELECT FROM tasks WHERE owner = $1 AND state <> 'archived' LIMIT $2) AS open",
+        owner,
+        i64::try_from(cap).unwrap_or(i64::MAX),
+    )
+    .fetch_one(executor)
+    .await
+    .context("cannot count an owner's tasks")?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Whether `error` is a unique violation of `constraint`.
 pub fn violates(error: &anyhow::Error, constraint: &str) -> bool {
     error.chain().any(|cause| {

@@ -14,13 +14,14 @@ mod load;
 mod pgbench;
 mod seed;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use task_service::auth::{JwtKeys, JwtSecret, Role};
-use task_service::config::Settings;
+use task_service::config::{LimitSettings, Settings};
 use task_service::domain::UserId;
 use task_service::startup::Application;
 use todogenie_common::settings::SharedSettings;
@@ -119,6 +120,14 @@ async fn main() -> anyhow::Result<()> {
         database_url: database_url.clone(),
         database_max_connections: args.pool,
         rpc_timeout: Duration::from_secs(30),
+        // The limiter and the quota run on every CreateTask (bench users are
+        // `user`s), with a rate no bench reaches: their cost is measured,
+        // not their refusals.
+        limits: LimitSettings {
+            user_rate: NonZeroU32::new(1_000_000).expect("not zero"),
+            user_burst: NonZeroU32::new(1_000_000).expect("not zero"),
+            ..LimitSettings::default()
+        },
     };
     let keys = Arc::new(JwtKeys::new(&settings.shared.jwt_secret));
     let app = Application::build(settings)
