@@ -29,6 +29,10 @@ pub struct PageTokens {
     key: Vec<u8>,
 }
 
+/// Longest token we issue is ~3 KB (a cursor holding a 500-character
+/// title); anything much longer is refused before it is decoded.
+const MAX_TOKEN_CHARS: usize = 8 * 1024;
+
 impl PageTokens {
     pub fn new(secret: &JwtSecret) -> Self {
         let mut derive =
@@ -85,6 +89,9 @@ impl PageTokens {
         fingerprint: &str,
     ) -> Result<C, &'static str> {
         const BAD: &str = "is not a page token issued by this service";
+        if token.len() > MAX_TOKEN_CHARS {
+            return Err(BAD);
+        }
         let (body, signature) = token.split_once('.').ok_or(BAD)?;
         let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| BAD)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| BAD)?;
@@ -139,5 +146,50 @@ mod tests {
         assert!(tokens
             .decode::<(String, u64)>(&tampered, &caller("alice"), "f1")
             .is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn tokens() -> PageTokens {
+            PageTokens::new(&JwtSecret::new("0123456789abcdef".into()).unwrap())
+        }
+
+        proptest! {
+            /// Whatever a client sends as a token: an error, never a panic,
+            /// never a cursor.
+            #[test]
+            fn any_string_is_refused_without_panicking(raw in ".{0,300}") {
+                prop_assert!(tokens().decode::<(String, i64)>(&raw, &caller("alice"), "f").is_err());
+            }
+
+            /// Every cursor comes back as it went, and any one changed byte
+            /// of its token makes it refused.
+            #[test]
+            fn cursors_round_trip_and_any_flip_is_refused(
+                text in ".{0,500}",
+                number in any::<i64>(),
+                flip in any::<prop::sample::Index>(),
+                bit in 0u8..8,
+            ) {
+                let tokens = tokens();
+                let cursor = (text, number);
+                let token = tokens.encode(&caller("alice"), "f", &cursor);
+                prop_assert!(token.len() <= MAX_TOKEN_CHARS);
+                prop_assert_eq!(
+                    tokens.decode::<(String, i64)>(&token, &caller("alice"), "f").unwrap(),
+                    cursor
+                );
+                let mut bytes = token.into_bytes();
+                let at = flip.index(bytes.len());
+                bytes[at] ^= 1 << bit;
+                if let Ok(flipped) = String::from_utf8(bytes) {
+                    prop_assert!(
+                        tokens.decode::<(String, i64)>(&flipped, &caller("alice"), "f").is_err()
+                    );
+                }
+            }
+        }
     }
 }

@@ -125,3 +125,57 @@ impl From<FieldViolations> for Status {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn past_the_limit_violations_are_counted_not_listed() {
+        let mut violations = FieldViolations::new();
+        for i in 0..3000 {
+            violations.add(format!("tags[{i}]"), "x".repeat(10_000));
+        }
+        assert_eq!(violations.iter().count(), FieldViolations::MAX);
+        assert!(violations
+            .to_string()
+            .ends_with("; and 2900 more not listed"));
+        let status = Status::from(violations);
+        assert_eq!(
+            status
+                .get_details_bad_request()
+                .unwrap()
+                .field_violations
+                .len(),
+            FieldViolations::MAX
+        );
+        assert!(status.message().chars().count() <= 1001);
+    }
+
+    proptest! {
+        /// Any violations, of any length: at most 100 listed, each field and
+        /// description cut, the message short, and the detail decodable.
+        #[test]
+        fn a_bad_request_is_bounded_whatever_goes_in(
+            entries in prop::collection::vec((".{0,400}", ".{0,600}"), 0..300)
+        ) {
+            let mut violations = FieldViolations::new();
+            for (field, description) in &entries {
+                violations.add(field.as_str(), description.as_str());
+            }
+            prop_assert_eq!(violations.iter().count(), entries.len().min(FieldViolations::MAX));
+            for (field, description) in violations.iter() {
+                prop_assert!(field.chars().count() <= MAX_FIELD_CHARS + 1);
+                prop_assert!(description.chars().count() <= MAX_DESCRIPTION_CHARS + 1);
+            }
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let status = Status::from(violations);
+            prop_assert!(status.message().chars().count() <= 1001);
+            let details = status.get_details_bad_request().unwrap();
+            prop_assert_eq!(details.field_violations.len(), entries.len().min(FieldViolations::MAX));
+        }
+    }
+}

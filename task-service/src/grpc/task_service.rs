@@ -258,13 +258,15 @@ impl pb::task_service_server::TaskService for TaskApi {
     }
 }
 
-/// Most bytes of tasks one ListTasks page holds: 1,000 of the largest tasks
-/// (~45 KB each) would be ~46 MB.
-pub(crate) const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Most bytes of tasks one ListTasks page holds (1,000 of the largest tasks,
+/// ~45 KB each, would be ~46 MB), less room for the page token, so that the
+/// whole answer fits a gRPC client's default 4 MiB receive limit.
+pub(crate) const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024 - 4 * 1024;
 
 /// The page's tasks as protobuf, cut where they would pass
-/// [`MAX_PAGE_BYTES`] (at least one task, whatever its size: one is at most
-/// ~45 KB); the next page then starts after the last one kept.
+/// [`MAX_PAGE_BYTES`] as encoded in the answer (at least one task, whatever
+/// its size: one is at most ~45 KB); the next page then starts after the
+/// last one kept.
 fn within_page_bytes(
     tasks: &[Task],
     order: &OrderBy,
@@ -274,7 +276,9 @@ fn within_page_bytes(
     let mut bytes = 0;
     for task in tasks {
         let encoded = task_out(task);
-        bytes += encoded.encoded_len();
+        let len = encoded.encoded_len();
+        // Field tag, length prefix, message.
+        bytes += 1 + prost::length_delimiter_len(len) + len;
         if bytes > MAX_PAGE_BYTES && !out.is_empty() {
             let last = &tasks[out.len() - 1];
             return (out, Some(Cursor::after(last, order)));

@@ -2,12 +2,15 @@
 //! PostgreSQL, one fresh database per test.
 
 mod auth;
+mod bounds;
 mod create;
 mod events;
 mod helpers;
 mod hostile;
 mod lifecycle;
+mod limits;
 mod list;
+mod next_reminder;
 mod operations;
 mod read_delete;
 mod recurrence;

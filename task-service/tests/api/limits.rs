@@ -1,0 +1,224 @@
+//! Per-caller limits (CONTRACT §3): each at, just under and just over, each
+//! refusal RESOURCE_EXHAUSTED naming its limit, and other callers served
+//! meanwhile. Limits are set low per test through `spawn_app_with`.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use task_service::auth::Role;
+use task_service::config::LimitSettings;
+use todogenie_proto::v1 as pb;
+use todogenie_test_kit::{poll, spawn_app_with};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::helpers::{create, titled};
+
+fn limits() -> LimitSettings {
+    LimitSettings::default()
+}
+
+fn exhausted(status: &Status, limit: &str) {
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains(limit),
+        "the message names {limit}: {}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn changing_rpcs_past_the_burst_are_refused_with_a_retry_delay_for_that_caller_only() {
+    let app = spawn_app_with(LimitSettings {
+        user_rate: NonZeroU32::new(1).unwrap(),
+        user_burst: NonZeroU32::new(3).unwrap(),
+        ..limits()
+    })
+    .await;
+    let mut alice = app.user("alice").await;
+    let mut first = None;
+    for i in 0..3 {
+        let made = alice
+            .create_task(create(titled(&format!("task {i}"))))
+            .await
+            .unwrap_or_else(|e| panic!("change {i} of a burst of 3: {e:?}"));
+        first.get_or_insert(made.into_inner());
+    }
+    let status = alice
+        .create_task(create(titled("one too many")))
+        .await
+        .unwrap_err();
+    exhausted(&status, "TASK_USER_RATE");
+    let retry = status
+        .get_details_retry_info()
+        .expect("waiting helps: RetryInfo says how long")
+        .retry_delay
+        .expect("a delay");
+    assert!(
+        retry > Duration::ZERO && retry <= Duration::from_secs(1),
+        "{retry:?}"
+    );
+    // Every changing RPC draws from the same bucket; reads do not.
+    let first = first.unwrap();
+    let status = alice
+        .complete_task(pb::CompleteTaskRequest {
+            id: first.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    exhausted(&status, "TASK_USER_RATE");
+    alice
+        .get_task(pb::GetTaskRequest { id: first.id })
+        .await
+        .expect("reads are not rate limited");
+
+    // Others are served meanwhile; admin and service are exempt.
+    let mut bob = app.user("bob").await;
+    bob.create_task(create(titled("bob's"))).await.unwrap();
+    for role in [Role::Admin, Role::Service] {
+        let mut privileged = app.client("ops", role).await;
+        for i in 0..5 {
+            privileged
+                .create_task(create(pb::Task {
+                    owner: "alice".into(),
+                    ..titled(&format!("for alice {i}"))
+                }))
+                .await
+                .unwrap();
+        }
+    }
+
+    // The bucket refills at the rate (one a second): alice is served again.
+    poll(Duration::from_secs(3), "alice's bucket refills", || {
+        let mut alice = alice.clone();
+        async move { alice.create_task(create(titled("later"))).await.is_ok() }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_task_quota_counts_tasks_that_are_not_archived() {
+    let app = spawn_app_with(LimitSettings {
+        max_tasks_per_owner: 3,
+        ..limits()
+    })
+    .await;
+    let mut alice = app.user("alice").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let task = alice
+            .create_task(create(titled(&format!("task {i}"))))
+            .await
+            .unwrap_or_else(|e| panic!("task {i} of 3: {e:?}"))
+            .into_inner();
+        ids.push(task.id);
+    }
+    let status = alice
+        .create_task(create(titled("the fourth")))
+        .await
+        .unwrap_err();
+    exhausted(&status, "TASK_MAX_TASKS_PER_OWNER");
+    assert!(
+        status.get_details_retry_info().is_none(),
+        "waiting does not help a full quota"
+    );
+    // A completed task still counts; an archived one does not.
+    alice
+        .complete_task(pb::CompleteTaskRequest { id: ids[0].clone() })
+        .await
+        .unwrap();
+    let status = alice
+        .create_task(create(titled("still full")))
+        .await
+        .unwrap_err();
+    exhausted(&status, "TASK_MAX_TASKS_PER_OWNER");
+    let mut archived = titled("");
+    archived.id = ids[0].clone();
+    archived.state = pb::TaskState::Archived.into();
+    alice
+        .update_task(pb::UpdateTaskRequest {
+            task: Some(archived),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["state".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    alice
+        .create_task(create(titled("room again")))
+        .await
+        .expect("archiving made room");
+    // Deleting makes room too; admin is exempt.
+    alice
+        .delete_task(pb::DeleteTaskRequest { id: ids[1].clone() })
+        .await
+        .unwrap();
+    alice
+        .create_task(create(titled("after delete")))
+        .await
+        .unwrap();
+    let mut admin = app.client("ops", Role::Admin).await;
+    admin
+        .create_task(create(pb::Task {
+            owner: "alice".into(),
+            ..titled("admin is exempt")
+        }))
+        .await
+        .unwrap();
+    // Bob has his own quota.
+    app.user("bob")
+        .await
+        .create_task(create(titled("bob's")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn watch_streams_are_bounded_per_caller_and_in_all() {
+    let app = spawn_app_with(LimitSettings {
+        max_watchers_per_caller: 2,
+        max_watchers: 3,
+        ..limits()
+    })
+    .await;
+    let mut alice = app.user("alice").await;
+    let first = alice.watch_tasks(pb::WatchTasksRequest {}).await.unwrap();
+    let _second = alice.watch_tasks(pb::WatchTasksRequest {}).await.unwrap();
+    let status = alice
+        .watch_tasks(pb::WatchTasksRequest {})
+        .await
+        .unwrap_err();
+    exhausted(&status, "TASK_MAX_WATCHERS_PER_CALLER");
+
+    let mut bob = app.user("bob").await;
+    let _bobs = bob.watch_tasks(pb::WatchTasksRequest {}).await.unwrap();
+    let status = app
+        .user("carol")
+        .await
+        .watch_tasks(pb::WatchTasksRequest {})
+        .await
+        .unwrap_err();
+    exhausted(&status, "TASK_MAX_WATCHERS");
+
+    // Closing a stream frees its place.
+    drop(first);
+    poll(
+        Duration::from_secs(5),
+        "a closed stream frees its place",
+        || {
+            let mut alice = alice.clone();
+            async move { alice.watch_tasks(pb::WatchTasksRequest {}).await.is_ok() }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn api_statements_time_out_with_the_rpc() {
+    let app = spawn_app_with(limits()).await;
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "10s", "the test app's RPC timeout");
+}
