@@ -12,6 +12,12 @@ use crate::error::Error;
 use crate::events::{EventKind, TaskEvent, TraceParent};
 use crate::store;
 
+/// One rule at a time per process: a costly rule takes at most ~30 ms, and
+/// with this no number of callers sending them can spend more than one of
+/// the machine's cores on rules (a usual rule takes microseconds, so the
+/// queue is short).
+static EVALUATING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// The occurrence after `task`'s current one that is later than `after`.
 /// `Err` says why none could be computed (budget spent, or the rule crate
 /// failed); `Ok(None)`: the rule has ended.
@@ -22,8 +28,16 @@ async fn next_of(task: &Task, after: DateTime<Utc>) -> Result<Option<Occurrence>
     let rule = task.recurrence.clone();
     let zone = task.time_zone;
     let anchor = task.series_start.unwrap_or(current.due);
-    tokio::task::spawn_blocking(move || rule.next_after(zone, anchor, current, after))
+    let turn = EVALUATING
+        .acquire()
         .await
+        .map_err(|_| "cannot be evaluated now".to_owned())?;
+    // The turn ends with the work, even if the caller stops waiting for it.
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        rule.next_after(zone, anchor, current, after)
+    })
+    .await
         .map_err(|e| format!("cannot be evaluated ({e})"))?
         .map_err(|over| over.to_string())
 }
