@@ -3,6 +3,7 @@
 //! `todogenie_common::error`).
 
 pub(crate) mod convert;
+mod list;
 mod task_service;
 
 pub(crate) use task_service::TaskApi;

@@ -38,8 +38,8 @@ async fn next_of(task: &Task, after: DateTime<Utc>) -> Result<Option<Occurrence>
         rule.next_after(zone, anchor, current, after)
     })
     .await
-        .map_err(|e| format!("cannot be evaluated ({e})"))?
-        .map_err(|over| over.to_string())
+    .map_err(|e| format!("cannot be evaluated ({e})"))?
+    .map_err(|over| over.to_string())
 }
 
 /// When a rule is set (or the due time or zone it runs from changes): its
