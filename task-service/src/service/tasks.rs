@@ -19,6 +19,9 @@ use crate::wake::Wake;
 
 use super::Limits;
 
+/// Snoozes pending on one task at most (each is a row in `reminders`).
+const MAX_SNOOZES: i64 = 10;
+
 /// A CreateTask `request_id` and a hash of the request it came with.
 #[derive(Debug, Clone)]
 pub(crate) struct IdempotencyKey {
@@ -275,7 +278,14 @@ impl Tasks {
             )));
         }
         let fire_time = crate::domain::to_stored_precision(now + duration.get());
-        store::reminders::insert_snooze(&mut tx, task.id, fire_time).await?;
+        if !store::reminders::insert_snooze(&mut tx, task.id, fire_time, MAX_SNOOZES).await? {
+            return Err(Error::ResourceExhausted {
+                message: format!(
+                    "a task has at most {MAX_SNOOZES} snoozes pending; they are used up as they fire"
+                ),
+                retry_after: None,
+            });
+        }
         task.touch(now);
         task.next_reminder_time = Some(
             task.next_reminder_time

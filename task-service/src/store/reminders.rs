@@ -43,23 +43,28 @@ async fn insert_rule_times(
     Ok(())
 }
 
-/// A one-off reminder from SnoozeTask. One that coincides with a rule time
+/// A one-off reminder from SnoozeTask, unless the task already has `max`
+/// snoozes pending (returns `false`). One that coincides with a rule time
 /// becomes a snooze, so that replacing the rules later keeps it.
 pub async fn insert_snooze(
     conn: &mut PgConnection,
     task_id: Uuid,
     time: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    sqlx::query!(
-        "INSERT INTO reminders (task_id, fire_time, source) VALUES ($1, $2, 'snooze') \
+    max: i64,
+) -> anyhow::Result<bool> {
+    let inserted = sqlx::query!(
+        "INSERT INTO reminders (task_id, fire_time, source) \
+         SELECT $1, $2, 'snooze' \
+         WHERE (SELECT count(*) FROM reminders WHERE task_id = $1 AND source = 'snooze') < $3 \
          ON CONFLICT (task_id, fire_time) DO UPDATE SET source = 'snooze'",
         task_id,
         time,
+        max,
     )
     .execute(conn)
     .await
     .context("cannot insert snooze reminder")?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// The earliest pending fire time of a task.

@@ -222,3 +222,34 @@ async fn api_statements_time_out_with_the_rpc() {
         .unwrap();
     assert_eq!(timeout, "10s", "the test app's RPC timeout");
 }
+
+#[tokio::test]
+async fn a_task_holds_at_most_ten_pending_snoozes() {
+    let app = spawn_app_with(limits()).await;
+    let mut alice = app.user("alice").await;
+    let task = alice
+        .create_task(create(titled("Nag me")))
+        .await
+        .unwrap()
+        .into_inner();
+    let snooze = |minutes: i64| pb::SnoozeTaskRequest {
+        id: task.id.clone(),
+        duration: Some(prost_types::Duration {
+            seconds: minutes * 60,
+            nanos: 0,
+        }),
+    };
+    for minutes in 1..=10 {
+        alice
+            .snooze_task(snooze(minutes))
+            .await
+            .unwrap_or_else(|e| panic!("snooze {minutes} of 10: {e:?}"));
+    }
+    let status = alice.snooze_task(snooze(11)).await.unwrap_err();
+    exhausted(&status, "at most 10 snoozes pending");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM reminders WHERE source = 'snooze'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(pending, 10);
+}
