@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # A development secret, unless one is given: tokens made with `token` match it.
-export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me-0123456789}"
+export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me-0123456789abcdef}"
 services=(task-service notifier-service)
 
 cargo build --release $(printf -- '-p %s ' "${services[@]}")

@@ -124,7 +124,8 @@ mod tests {
 
     #[test]
     fn a_token_comes_back_only_unchanged_to_its_caller_and_query() {
-        let tokens = PageTokens::new(&JwtSecret::new("0123456789abcdef".into()).unwrap());
+        let tokens =
+            PageTokens::new(&JwtSecret::new("0123456789abcdef0123456789abcdef".into()).unwrap());
         let cursor = ("2026-11-21T00:00:00Z".to_owned(), 42_u64);
         let token = tokens.encode(&caller("alice"), "f1", &cursor);
         assert_eq!(
@@ -153,7 +154,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn tokens() -> PageTokens {
-            PageTokens::new(&JwtSecret::new("0123456789abcdef".into()).unwrap())
+            PageTokens::new(&JwtSecret::new("0123456789abcdef0123456789abcdef".into()).unwrap())
         }
 
         proptest! {

@@ -40,7 +40,7 @@ pub struct SharedSettings {
     )]
     pub amqp_queue: String,
 
-    /// HS256 secret for JWTs, at least 16 bytes. Required.
+    /// HS256 secret for JWTs, at least 32 bytes. Required.
     #[arg(long, env = "JWT_SECRET", value_name = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub jwt_secret: JwtSecret,
 

@@ -128,7 +128,8 @@ pub struct Settings {
         long,
         env = "WHATSAPP_APP_SECRET",
         value_name = "WHATSAPP_APP_SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_webhook_secret
     )]
     pub whatsapp_app_secret: Option<Secret>,
 
@@ -137,7 +138,8 @@ pub struct Settings {
         long,
         env = "WHATSAPP_VERIFY_TOKEN",
         value_name = "WHATSAPP_VERIFY_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_webhook_secret
     )]
     pub whatsapp_verify_token: Option<Secret>,
 
@@ -177,7 +179,8 @@ pub struct Settings {
         long,
         env = "TWILIO_AUTH_TOKEN",
         value_name = "TWILIO_AUTH_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_webhook_secret
     )]
     pub twilio_auth_token: Option<Secret>,
 
@@ -258,6 +261,20 @@ impl std::str::FromStr for Secret {
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         Ok(Self(raw.to_owned()))
     }
+}
+
+/// Webhook secrets sign or answer what anyone on the internet can send:
+/// empty or short would let them forge it. Unset (not empty) to refuse
+/// every webhook instead.
+pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
+
+fn parse_webhook_secret(raw: &str) -> Result<Secret, String> {
+    if raw.chars().count() < MIN_WEBHOOK_SECRET_CHARS {
+        return Err(format!(
+            "must be at least {MIN_WEBHOOK_SECRET_CHARS} characters (unset it to refuse webhooks)"
+        ));
+    }
+    Ok(Secret(raw.to_owned()))
 }
 
 impl Settings {

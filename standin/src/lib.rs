@@ -47,7 +47,7 @@ impl Default for StandinConfig {
         Self {
             access_token: "test-access-token".into(),
             phone_number_id: "106540352242922".into(),
-            app_secret: "test-app-secret".into(),
+            app_secret: "test-app-secret-0123456789".into(),
             template_name: "task_reminder".into(),
             max_mps: 80,
             pair_gap: Duration::from_secs(6),

@@ -14,9 +14,12 @@ use super::{Caller, Role, UserId};
 pub struct JwtSecret(String);
 
 impl JwtSecret {
+    /// HS256 keys shorter than the hash are weak; 32 bytes is SHA-256's size.
+    pub const MIN_BYTES: usize = 32;
+
     pub fn new(secret: String) -> Result<Self, String> {
-        if secret.len() < 16 {
-            return Err("must be at least 16 bytes".into());
+        if secret.len() < Self::MIN_BYTES {
+            return Err(format!("must be at least {} bytes", Self::MIN_BYTES));
         }
         Ok(Self(secret))
     }
@@ -111,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_token_round_trips_with_its_role() {
-        let keys = keys("a-secret-of-sixteen-bytes");
+        let keys = keys("a-secret-of-thirty-two-bytes-long");
         let token = keys.issue(
             &UserId::parse("alice").unwrap(),
             Role::Admin,
@@ -124,8 +127,8 @@ mod tests {
 
     #[test]
     fn another_secret_an_expiry_or_another_algorithm_is_refused() {
-        let ours = keys("a-secret-of-sixteen-bytes");
-        let theirs = keys("another-secret-of-16-bytes");
+        let ours = keys("a-secret-of-thirty-two-bytes-long");
+        let theirs = keys("another-secret-of-thirty-two-bytes");
         let alice = UserId::parse("alice").unwrap();
         let forged = theirs.issue(&alice, Role::Admin, Duration::from_secs(60));
         assert!(ours.verify(&forged).is_err());
@@ -135,7 +138,7 @@ mod tests {
             role: None,
             exp: 1_000,
         };
-        let secret = EncodingKey::from_secret(b"a-secret-of-sixteen-bytes");
+        let secret = EncodingKey::from_secret(b"a-secret-of-thirty-two-bytes-long");
         let old = encode(&Header::new(Algorithm::HS256), &expired, &secret).unwrap();
         assert!(ours.verify(&old).is_err());
 

@@ -7,4 +7,5 @@ mod delivery;
 mod end_to_end;
 mod faults;
 mod helpers;
+mod secrets;
 mod webhooks;

@@ -166,3 +166,24 @@ async fn missing_malformed_forged_expired_or_non_hs256_tokens_are_unauthenticate
         "scheme is case-insensitive; no role means user"
     );
 }
+
+#[test]
+fn a_jwt_secret_under_32_bytes_stops_the_service_at_start() {
+    let run = |secret: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_task-service"))
+            .args(["token", "--sub", "alice"])
+            .env("JWT_SECRET", secret)
+            .output()
+            .expect("the binary runs")
+    };
+    let short = "thirty-one-bytes-of-jwt-secret!";
+    assert_eq!(short.len(), 31);
+    let out = run(short);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("JWT_SECRET") && !stderr.contains(short),
+        "{stderr}"
+    );
+    assert_eq!(run(&format!("{short}!")).status.code(), Some(0));
+}

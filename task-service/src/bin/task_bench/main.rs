@@ -95,7 +95,7 @@ struct Args {
     lists_only: bool,
 }
 
-const SECRET: &str = "task-bench-secret-0123456789";
+const SECRET: &str = "task-bench-secret-0123456789abcdef";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
