@@ -111,7 +111,7 @@ impl Consumer {
                     Ok(None) | Err(_) => break,
                 }
             }
-            self.handle(batch).await?;
+            self.handle(batch, shutdown).await?;
         }
         // Unacked messages go back to the queue with the channel.
         let _ = connection.close(200, "shutting down".into()).await;
@@ -119,8 +119,13 @@ impl Consumer {
     }
 
     /// Dead-letters what cannot be parsed, applies the rest in one
-    /// transaction, and acks after the commit.
-    async fn handle(&self, batch: Vec<Delivery>) -> anyhow::Result<()> {
+    /// transaction, and acks after the commit; what PostgreSQL refuses is
+    /// found event by event and dead-lettered with its reason.
+    async fn handle(
+        &self,
+        batch: Vec<Delivery>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut good = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for delivery in batch {
@@ -130,51 +135,116 @@ impl Consumer {
                     good.push(delivery);
                 }
                 Err(reason) => {
-                    tracing::warn!(
-                        reason,
-                        routing_key = %delivery.routing_key,
-                        "dead-lettering a message that is not a task event"
-                    );
-                    metrics::counter!("events_dead_lettered_total").increment(1);
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: false,
-                            ..BasicNackOptions::default()
-                        })
-                        .await
-                        .context("cannot dead-letter")?;
+                    dead_letter(delivery, &format!("not a task event: {reason}")).await?;
                 }
             }
         }
         if events.is_empty() {
             return Ok(());
         }
-        // A database hiccup is waited out here, holding the messages: they
-        // are fine to hold for seconds, and nacking would count towards the
-        // delivery limit and dead-letter good events.
+        match self.apply_retrying(&events, shutdown).await {
+            Applying::Done => ack_all(good).await,
+            Applying::Stopped => Ok(()),
+            // One of them is poison: apply each alone, dead-letter what fails.
+            Applying::Refused(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "PostgreSQL refuses a batch of events; applying them one by one"
+                );
+                for (event, delivery) in events.iter().zip(good) {
+                    match self
+                        .apply_retrying(std::slice::from_ref(event), shutdown)
+                        .await
+                    {
+                        Applying::Done => ack_all(vec![delivery]).await?,
+                        Applying::Stopped => return Ok(()),
+                        Applying::Refused(e) => {
+                            dead_letter(delivery, &format!("PostgreSQL refuses it: {e:#}")).await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies `events` in one transaction. A database hiccup is waited out
+    /// here, holding the messages (fine for seconds; nacking would count
+    /// towards the delivery limit and dead-letter good events), until
+    /// shutdown; an error in the data itself is returned at once.
+    async fn apply_retrying(&self, events: &[TaskEvent], shutdown: &CancellationToken) -> Applying {
         let mut failures = 0;
-        let applied = loop {
-            match store::events::apply(&self.pool, &events, self.digest_gather).await {
-                Ok(applied) => break applied,
+        loop {
+            match store::events::apply(&self.pool, events, self.digest_gather).await {
+                Ok(applied) => {
+                    metrics::counter!("events_consumed_total").increment(events.len() as u64);
+                    if applied.notifications > 0 {
+                        self.engine.wake();
+                    }
+                    return Applying::Done;
+                }
+                Err(e) if is_data_error(&e) => return Applying::Refused(e),
                 Err(e) => {
                     failures += 1;
                     tracing::warn!(error = format!("{e:#}"), "cannot record events; retrying");
-                    tokio::time::sleep(backoff(failures)).await;
+                    tokio::select! {
+                        // Unacked, they go back to the queue with the channel.
+                        () = shutdown.cancelled() => return Applying::Stopped,
+                        () = tokio::time::sleep(backoff(failures)) => {}
+                    }
                 }
             }
-        };
-        metrics::counter!("events_consumed_total").increment(events.len() as u64);
-        if applied.notifications > 0 {
-            self.engine.wake();
         }
-        for delivery in good {
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .context("cannot ack")?;
-        }
-        Ok(())
     }
+}
+
+/// How applying a batch ended.
+enum Applying {
+    Done,
+    /// Shutdown came first: nothing acked.
+    Stopped,
+    /// PostgreSQL refuses the data itself (SQLSTATE class 22 or 23).
+    Refused(anyhow::Error),
+}
+
+/// A data exception (class 22: bad value, NUL, out of range) or an
+/// integrity constraint violation (class 23): retrying cannot help.
+fn is_data_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(e))
+                if e.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+        )
+    })
+}
+
+async fn ack_all(deliveries: Vec<Delivery>) -> anyhow::Result<()> {
+    for delivery in deliveries {
+        delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .context("cannot ack")?;
+    }
+    Ok(())
+}
+
+/// Nacks without requeue: the queue's dead-letter exchange takes it.
+async fn dead_letter(delivery: Delivery, reason: &str) -> anyhow::Result<()> {
+    tracing::warn!(
+        reason,
+        routing_key = %delivery.routing_key,
+        "dead-lettering a message"
+    );
+    metrics::counter!("events_dead_lettered_total").increment(1);
+    delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: false,
+            ..BasicNackOptions::default()
+        })
+        .await
+        .context("cannot dead-letter")?;
+    Ok(())
 }

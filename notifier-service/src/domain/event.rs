@@ -8,6 +8,17 @@ pub(crate) use todogenie_common::events::EventKind;
 use todogenie_common::events::{parse_time, CloudEvent};
 use uuid::Uuid;
 
+/// task-service's longest title.
+const MAX_TITLE_CHARS: usize = 500;
+
+const STATES: [&str; 5] = [
+    "TASK_STATE_PENDING",
+    "TASK_STATE_IN_PROGRESS",
+    "TASK_STATE_COMPLETED",
+    "TASK_STATE_ARCHIVED",
+    "TASK_STATE_CANCELLED",
+];
+
 /// What one event says about one task.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskEvent {
@@ -19,8 +30,9 @@ pub(crate) struct TaskEvent {
     /// `TASK_STATE_*`.
     pub state: String,
     pub due_time: Option<DateTime<Utc>>,
-    /// Orders news about one task: older never overwrites newer.
-    pub version: DateTime<Utc>,
+    /// Orders news about one task: its version (the etag), which grows with
+    /// every change; older never overwrites newer.
+    pub version: i64,
     /// For `Due`: the reminder that fired.
     pub reminder_time: Option<DateTime<Utc>>,
 }
@@ -34,6 +46,25 @@ impl TaskEvent {
             .event_kind()
             .ok_or_else(|| format!("unknown event type {:?}", envelope.kind))?;
         let task = envelope.data.task;
+        // What PostgreSQL cannot store, or task-service never sends, is
+        // refused here, so it is dead-lettered rather than retried.
+        if task.title.contains('\0') || task.title.chars().count() > MAX_TITLE_CHARS {
+            return Err(format!(
+                "data.task.title must be at most {MAX_TITLE_CHARS} characters without NUL"
+            ));
+        }
+        if !STATES.contains(&task.state.as_str()) {
+            return Err(format!(
+                "data.task.state {:?} is not a TaskState",
+                task.state.chars().take(40).collect::<String>()
+            ));
+        }
+        let version = task
+            .etag
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or("data.task.etag is not a task version")?;
         let reminder_time = match (&envelope.data.reminder_time, kind) {
             (Some(raw), _) => Some(parse_time("data.reminderTime", raw)?),
             (None, EventKind::Due) => return Err("task.due without data.reminderTime".into()),
@@ -51,7 +82,7 @@ impl TaskEvent {
                 .as_deref()
                 .map(|raw| parse_time("data.task.dueTime", raw))
                 .transpose()?,
-            version: parse_time("data.task.updateTime", &task.update_time)?,
+            version,
             reminder_time,
         })
     }
@@ -81,6 +112,7 @@ mod tests {
             state: "TASK_STATE_PENDING".into(),
             due_time: Some("2026-11-21T09:00:00Z".into()),
             update_time: "2026-11-20T09:00:00.123456Z".into(),
+            etag: "3".into(),
             ..TaskJson::default()
         };
         CloudEvent::new(Uuid::now_v7(), EventKind::Due, task, Utc::now(), reminder).to_json()
@@ -98,5 +130,12 @@ mod tests {
         assert!(TaskEvent::parse(b"{")
             .unwrap_err()
             .contains("not a task event"));
+        assert_eq!(event.version, 3);
+        let nul = String::from_utf8(due_event(Some(Utc::now())))
+            .unwrap()
+            .replace("Pay rent", "Pay\\u0000rent");
+        assert!(TaskEvent::parse(nul.as_bytes())
+            .unwrap_err()
+            .contains("without NUL"));
     }
 }

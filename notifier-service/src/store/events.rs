@@ -56,10 +56,10 @@ pub(crate) async fn apply(
     let task_ids: Vec<Uuid> = latest.keys().copied().collect();
     let users: Vec<&str> = latest.values().map(|e| e.owner.as_str()).collect();
     let states: Vec<&str> = latest.values().map(|e| e.followed_state()).collect();
-    let versions: Vec<DateTime<Utc>> = latest.values().map(|e| e.version).collect();
+    let versions: Vec<i64> = latest.values().map(|e| e.version).collect();
     sqlx::query!(
         "INSERT INTO task_states (task_id, user_id, state, version) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) \
          ON CONFLICT (task_id) DO UPDATE SET user_id = EXCLUDED.user_id, \
              state = EXCLUDED.state, version = EXCLUDED.version \
          WHERE task_states.state <> 'DELETED' \

@@ -118,6 +118,63 @@ async fn a_task_closed_before_its_message_goes_out_gets_none() {
 }
 
 #[tokio::test]
+async fn a_completion_stamped_by_a_clock_5_s_behind_still_silences_the_reminder() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    let due = TestEvent::due("alice", "Water plants");
+    let mut completed = due.then(EventKind::Completed, "TASK_STATE_COMPLETED");
+    // Another replica, its clock behind: the later change looks older.
+    completed.update_time = due.update_time - chrono::Duration::seconds(5);
+    pair.publish_event(&completed).await;
+    pair.publish_event(&due).await;
+    let (_, _, why, _) = pair
+        .wait_status(due.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
+    assert!(why.unwrap().contains("COMPLETED"));
+    assert!(pair.standin.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_event_postgresql_refuses_is_dead_lettered_and_the_next_still_delivered() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    // A data error PostgreSQL raises for one event only (SQLSTATE 23514):
+    // any publisher's event can hold what our parser lets through.
+    sqlx::query(
+        "ALTER TABLE task_states ADD CONSTRAINT poison_for_this_test CHECK (user_id <> 'poison')",
+    )
+    .execute(&pair.pool)
+    .await
+    .unwrap();
+    let poison = TestEvent::due("poison", "Never stored");
+    let good = TestEvent::due("alice", "Still delivered");
+    pair.publish_event(&poison).await;
+    pair.publish_event(&good).await;
+    pair.wait_status(good.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
+    let dead = pair.topology.dead_letter_queue();
+    poll(Duration::from_secs(10), "the poison dead-lettered", || {
+        let dead = dead.clone();
+        async move { queue_depth(&dead).await == 1 }
+    })
+    .await;
+    // Text PostgreSQL cannot store is refused when parsed.
+    let nul = String::from_utf8(TestEvent::due("alice", "a").body())
+        .unwrap()
+        .replace("\"title\":\"a\"", "\"title\":\"a\\u0000b\"");
+    pair.publish_raw("task.due", "nul", nul.as_bytes()).await;
+    poll(
+        Duration::from_secs(10),
+        "the NUL title dead-lettered",
+        || {
+            let dead = dead.clone();
+            async move { queue_depth(&dead).await == 2 }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_redelivered_or_republished_event_sends_nothing_twice() {
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;

@@ -374,6 +374,8 @@ pub struct TestEvent {
     pub state: &'static str,
     pub update_time: chrono::DateTime<chrono::Utc>,
     pub reminder_time: chrono::DateTime<chrono::Utc>,
+    /// The task's version (its etag): what orders news about it.
+    pub version: i64,
 }
 
 impl TestEvent {
@@ -389,16 +391,23 @@ impl TestEvent {
             state: "TASK_STATE_PENDING",
             update_time: now - chrono::Duration::minutes(5),
             reminder_time: now,
+            version: 1,
         }
     }
 
-    /// Another event about the same task.
+    /// Another event about the same task: a change, so its version is the
+    /// next (a deletion reports the task as it was: the same version).
     pub fn then(&self, kind: EventKind, state: &'static str) -> TestEvent {
         TestEvent {
             id: uuid::Uuid::now_v7(),
             kind,
             state,
             update_time: chrono::Utc::now(),
+            version: if kind == EventKind::Deleted {
+                self.version
+            } else {
+                self.version + 1
+            },
             ..self.clone()
         }
     }
@@ -416,7 +425,7 @@ impl TestEvent {
             time_zone: "UTC".into(),
             create_time: rfc(self.update_time),
             update_time: rfc(self.update_time),
-            etag: "1".into(),
+            etag: self.version.to_string(),
             ..TaskJson::default()
         };
         let reminder = (self.kind == EventKind::Due).then_some(self.reminder_time);
