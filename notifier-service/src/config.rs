@@ -295,6 +295,14 @@ impl Settings {
     /// Checks that the chosen provider has what it needs; one line naming
     /// the missing variables otherwise.
     pub fn check(&self) -> Result<(), String> {
+        // A send starts only while the lease outlasts it and its record
+        // (a second): leave a round two seconds to send in.
+        let shortest = self.provider_timeout + Duration::from_secs(3);
+        if self.send_lease < shortest {
+            return Err(format!(
+                "NOTIFIER_SEND_LEASE (--send-lease) must be at least NOTIFIER_PROVIDER_TIMEOUT + 3s ({shortest:?})"
+            ));
+        }
         let missing: Vec<&str> = match self.provider() {
             ProviderKind::Meta => [
                 (

@@ -83,6 +83,7 @@ impl Application {
             limiter.clone(),
             EngineConfig {
                 lease: settings.send_lease,
+                provider_timeout: settings.provider_timeout,
                 retry_base: settings.retry_base,
                 max_attempts: settings.max_attempts,
                 max_mps: settings.whatsapp_max_mps,

@@ -3,8 +3,12 @@
 //! `scheduled_time`, never AMQP messages held unacked. Each round claims due
 //! rows with a lease, plans them (`plan`: skips, deferrals, one batch per
 //! recipient), reserves each recipient's 6-second slot, sends under the
-//! global rate, decides failures by `failure`'s policy, and records every
-//! outcome in one statement.
+//! global rate, decides failures by `failure`'s policy, and records each
+//! batch's outcome right after its send. Every record is fenced by the
+//! round's claim: a round whose lease ran out (and whose rows another round
+//! may have taken) records nothing and sends no more; no send starts unless
+//! the lease outlasts it; a failed record is retried, never answered by
+//! sending again.
 
 pub(crate) mod compose;
 mod credentials;
@@ -17,11 +21,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::Utc;
 use futures::StreamExt;
 use sqlx::PgPool;
+use todogenie_common::backoff::backoff;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub(crate) use credentials::CredentialState;
 pub(crate) use limiter::RateLimiter;
@@ -38,11 +47,35 @@ use plan::{settle, Batch};
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
     pub lease: Duration,
+    /// The longest a provider request may take (`NOTIFIER_PROVIDER_TIMEOUT`).
+    pub provider_timeout: Duration,
     pub retry_base: Duration,
     pub max_attempts: u32,
     pub max_mps: u32,
     /// While credentials are refused: how often one notification probes them.
     pub credential_probe: Duration,
+}
+
+/// Room left on the lease, beyond the longest send, for its outcome to be
+/// recorded.
+const RECORD_MARGIN: Duration = Duration::from_secs(1);
+
+/// One round's hold on the rows it claimed.
+struct Held {
+    claim: Uuid,
+    /// When the lease ends, by our clock (started before the claim was made).
+    deadline: Instant,
+    /// A record found rows no longer ours: another round has them.
+    lost: AtomicBool,
+}
+
+impl Held {
+    /// Whether a send that takes up to `longest` would end, and be
+    /// recorded, while the rows are still ours.
+    fn may_send(&self, longest: Duration) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+            && Instant::now() + longest + RECORD_MARGIN < self.deadline
+    }
 }
 
 /// What one round did.
@@ -151,7 +184,13 @@ impl Engine {
         } else {
             self.batch_size()
         };
-        let claimed = notifications::claim(&self.pool, limit, self.config.lease).await?;
+        let held = Held {
+            claim: Uuid::now_v7(),
+            deadline: Instant::now() + self.config.lease,
+            lost: AtomicBool::new(false),
+        };
+        let claimed =
+            notifications::claim(&self.pool, limit, self.config.lease, held.claim).await?;
         if claimed.is_empty() {
             return Ok(Round::Idle);
         }
@@ -174,25 +213,60 @@ impl Engine {
                 .await?
                 .into_iter()
                 .collect();
-        let mut outcomes = plan.outcomes;
+        let mut decided = plan.outcomes;
         let (batches, waiting) = plan::pace(plan.ready, &reserved, now);
-        outcomes.extend(waiting);
-        let sent: Vec<Vec<Outcome>> = futures::stream::iter(batches)
-            .map(|batch| self.deliver(batch))
-            .buffer_unordered(64)
-            .collect()
+        decided.extend(waiting);
+        self.record(&held, &decided).await;
+        futures::stream::iter(batches)
+            .for_each_concurrent(64, |batch| async {
+                let outcomes = self.deliver(&held, batch).await;
+                self.record(&held, &outcomes).await;
+            })
             .await;
-        outcomes.extend(sent.into_iter().flatten());
-        for outcome in &outcomes {
-            metrics::counter!("notifications_total", "status" => outcome.status.as_db())
-                .increment(1);
-        }
-        notifications::record(&self.pool, &outcomes).await?;
         Ok(Round::Done(count))
     }
 
+    /// Records outcomes for the rows this round still holds. A failed write
+    /// is retried until it lands (the message went out: sending again is
+    /// not an answer); rows found taken mark the round lost.
+    async fn record(&self, held: &Held, outcomes: &[Outcome]) {
+        if outcomes.is_empty() {
+            return;
+        }
+        for outcome in outcomes {
+            metrics::counter!("notifications_total", "status" => outcome.status.as_db())
+                .increment(1);
+        }
+        let mut failures = 0;
+        loop {
+            match notifications::record(&self.pool, held.claim, outcomes).await {
+                Ok(recorded) => {
+                    if recorded < outcomes.len() as u64 {
+                        held.lost.store(true, Ordering::SeqCst);
+                        tracing::warn!(
+                            outcomes = outcomes.len(),
+                            recorded,
+                            "a delivery round outlasted its lease: it sends no more"
+                        );
+                    }
+                    return;
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        failures,
+                        "cannot record a send's outcome; retrying"
+                    );
+                    tokio::time::sleep(backoff(failures)).await;
+                }
+            }
+        }
+    }
+
     /// Sends one batch as one message and says what became of each row.
-    async fn deliver(&self, batch: Batch) -> Vec<Outcome> {
+    /// A batch the lease would not outlast goes back to the queue unsent.
+    async fn deliver(&self, held: &Held, batch: Batch) -> Vec<Outcome> {
         let rows = &batch.notifications;
         let (provider, mut message) = match batch.channel {
             Channel::WhatsApp => {
@@ -217,6 +291,16 @@ impl Engine {
         let mut requests = 0;
         loop {
             self.limiter.acquire().await;
+            if !held.may_send(self.config.provider_timeout) {
+                // Not ours for long enough: the next round takes it, at once.
+                return rows
+                    .iter()
+                    .map(|row| Outcome {
+                        requests,
+                        ..settle(row, row.status, None, Utc::now())
+                    })
+                    .collect();
+            }
             requests += 1;
             let started = Utc::now();
             for row in rows {

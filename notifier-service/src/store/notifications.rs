@@ -1,5 +1,5 @@
 //! The `notifications` table: the delivery engine's queue (claims with a
-//! lease, outcomes in one statement per batch), status reports, and the
+//! lease and a claim id that fences the outcomes), status reports, and the
 //! reads behind ListNotifications and GetNotification.
 
 use anyhow::Context;
@@ -94,10 +94,12 @@ fn read_all(rows: Vec<NotificationRow>) -> anyhow::Result<Vec<Notification>> {
 /// `lease` (its `scheduled_time` moves to the lease's end, so a crashed
 /// sender's work comes back by itself). `attempts` counts the request about
 /// to be made before it is made: a crash mid-send still shows in it.
+/// `claim` marks the rows as this round's: only it can record their outcomes.
 pub(crate) async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: std::time::Duration,
+    claim: Uuid,
 ) -> anyhow::Result<Vec<Claimed>> {
     // One statement: the claim and the state each task was last seen in.
     let rows = sqlx::query!(
@@ -106,7 +108,8 @@ pub(crate) async fn claim(
              WHERE status IN ('QUEUED', 'DEFERRED') AND scheduled_time <= now() \
              ORDER BY scheduled_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
          UPDATE notifications n \
-         SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1 \
+         SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1, \
+             claim = $3 \
          FROM picked WHERE n.id = picked.id \
          RETURNING n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
              n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, \
@@ -114,6 +117,7 @@ pub(crate) async fn claim(
              (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state",
         limit,
         lease.as_secs_f64(),
+        claim,
     )
     .fetch_all(pool)
     .await
@@ -163,13 +167,18 @@ pub(crate) struct Outcome {
     pub scheduled_time: DateTime<Utc>,
 }
 
-/// Records a batch of outcomes in one statement. A status report that
+/// Records outcomes in one statement, for the rows `claim` still holds
+/// (and lets go of them); returns how many it held. A status report that
 /// arrived meanwhile is never moved back.
-pub(crate) async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Result<()> {
+pub(crate) async fn record(
+    pool: &PgPool,
+    claim: Uuid,
+    outcomes: &[Outcome],
+) -> anyhow::Result<u64> {
     if outcomes.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    sqlx::query!(
+    let done = sqlx::query!(
         "UPDATE notifications n SET \
              status = CASE WHEN status_rank(n.status) > status_rank(u.status) \
                  THEN n.status ELSE u.status END, \
@@ -180,12 +189,13 @@ pub(crate) async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Resul
              batch_id = coalesce(u.batch_id, n.batch_id), \
              last_error = coalesce(u.last_error, n.last_error), \
              scheduled_time = u.scheduled_time, \
-             update_time = now() \
+             update_time = now(), \
+             claim = NULL \
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], \
              $7::uuid[], $8::text[], $9::timestamptz[]) \
              AS u(id, status, channel, requests, failures, provider_message_id, batch_id, \
                   last_error, scheduled_time) \
-         WHERE n.id = u.id",
+         WHERE n.id = u.id AND n.claim = $10",
         &outcomes.iter().map(|o| o.id).collect::<Vec<_>>() as _,
         &outcomes.iter().map(|o| o.status).collect::<Vec<_>>() as _,
         &outcomes.iter().map(|o| o.channel).collect::<Vec<_>>() as _,
@@ -204,11 +214,12 @@ pub(crate) async fn record(pool: &PgPool, outcomes: &[Outcome]) -> anyhow::Resul
             .iter()
             .map(|o| o.scheduled_time)
             .collect::<Vec<_>>() as _,
+        claim,
     )
     .execute(pool)
     .await
     .context("cannot record outcomes")?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 /// When the next pending notification is due, if any.

@@ -199,7 +199,7 @@ pub async fn spawn_with(options: Options) -> Pair {
         twilio_reminder_content_sid: None,
         twilio_sms_from: options.sms_fallback.then(|| "+15005550006".to_owned()),
         public_url: Some("https://notifier.example.com".into()),
-        send_lease: Duration::from_secs(2),
+        send_lease: Duration::from_secs(4),
         provider_timeout: Duration::from_millis(700),
         retry_base: Duration::from_millis(200),
         max_attempts: 4,
