@@ -6,6 +6,7 @@ mod contacts;
 mod delivery;
 mod end_to_end;
 mod faults;
+mod fencing;
 mod helpers;
 mod secrets;
 mod webhooks;
