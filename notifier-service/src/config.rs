@@ -151,6 +151,16 @@ pub struct Settings {
     )]
     pub whatsapp_reminder_template: String,
 
+    /// The approved template asking a number to confirm: {{1}} the user id,
+    /// quick replies Yes and No.
+    #[arg(
+        long,
+        env = "WHATSAPP_CONFIRM_TEMPLATE",
+        value_name = "WHATSAPP_CONFIRM_TEMPLATE",
+        default_value = "reminders_opt_in"
+    )]
+    pub whatsapp_confirm_template: String,
+
     #[arg(
         long,
         env = "WHATSAPP_TEMPLATE_LANGUAGE",

@@ -17,7 +17,7 @@ use crate::domain::ReportKind;
 use crate::domain::Status;
 use crate::providers::{Message, Provider};
 use crate::store::inbound::{self, Pending};
-use crate::store::{contacts, notifications};
+use crate::store::{contacts, notifications, numbers};
 use crate::task_client::{CallResult, TaskClient};
 
 const BATCH: i64 = 100;
@@ -177,22 +177,18 @@ impl InboundWorker {
         Ok(())
     }
 
-    /// STOP or START: the change at once, the confirmation once the
-    /// recipient's 6-second slot is free (a reminder may just have gone).
+    /// STOP (or No) and START (or Yes): the change and the report marked
+    /// applied in one transaction (so a retry never applies it again, nor
+    /// skips it), then the confirmation once the recipient's 6-second slot
+    /// is free (a reminder may just have gone).
     async fn opt(&self, report: &Pending) -> anyhow::Result<()> {
         let Some(from) = &report.from_number else {
             return inbound::finish(&self.pool, &report.key, Some("no sender")).await;
         };
-        let opt_in = report.kind == ReportKind::Start;
-        // Only on the first try: a later STOP or START may have come since.
-        let changed = if report.attempts == 1 {
-            let changed = contacts::set_opt_in_by_number(&self.pool, from, opt_in).await?;
-            tracing::info!(from = %from.masked(), opt_in, contacts = changed, "opt-in changed by the user");
-            changed
-        } else {
-            contacts::users_with_number(&self.pool, from).await?.len() as u64
-        };
-        if changed == 0 {
+        let start = report.kind == ReportKind::Start;
+        let contacts = numbers::apply_opt(&self.pool, &report.key, from, start).await?;
+        tracing::info!(from = %from.masked(), start, contacts, "the number said STOP or START");
+        if contacts == 0 {
             return inbound::finish(&self.pool, &report.key, Some("no contact has this number"))
                 .await;
         }
@@ -208,8 +204,8 @@ impl InboundWorker {
             .await?;
             return Ok(());
         }
-        let body = if opt_in {
-            "Reminders are back on. Send STOP to stop them."
+        let body = if start {
+            "Reminders are on. Send STOP to stop them."
         } else {
             "You will get no more reminders here. Send START to get them again."
         };

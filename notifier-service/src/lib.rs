@@ -8,11 +8,13 @@
 //! - `domain`: the rules, as checked types (E.164 numbers, quiet hours, statuses).
 //! - `delivery`: the engine that sends notifications (pacing, digests, rate,
 //!   retries, fallback); `providers`: Meta, Twilio and `log`.
-//! - `inbound`: acting on webhooks (statuses, Done/Snooze via `task_client`, STOP/START).
+//! - `inbound`: acting on webhooks (statuses, Done/Snooze via `task_client`, STOP/START);
+//!   `confirm`: asking a number to confirm before it gets reminders.
 //! - `store`: every SQL statement, migrations in `../migrations`.
 //! - `startup`, `config`, `http`: running the process.
 
 pub mod config;
+pub(crate) mod confirm;
 pub(crate) mod consumer;
 pub(crate) mod delivery;
 pub(crate) mod domain;

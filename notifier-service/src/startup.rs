@@ -19,12 +19,13 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::service::Routes;
 
 use crate::config::{ProviderKind, Secret, Settings};
+use crate::confirm::Confirmer;
 use crate::consumer::Consumer;
 use crate::delivery::{CredentialState, Engine, EngineConfig, RateLimiter};
 use crate::grpc::NotifierApi;
 use crate::http::{self, HttpState};
 use crate::inbound::InboundWorker;
-use crate::providers::{self, LogProvider, MetaProvider, Provider, TwilioProvider};
+use crate::providers::{self, LogProvider, MetaProvider, Provider, Templates, TwilioProvider};
 use crate::service::Notifier;
 use crate::store;
 use crate::task_client::TaskClient;
@@ -110,9 +111,19 @@ impl Application {
             InboundWorker {
                 pool: pool.clone(),
                 tasks: TaskClient::new(&settings.task_service_url, keys.clone())?,
-                replies: whatsapp,
-                limiter,
+                replies: whatsapp.clone(),
+                limiter: limiter.clone(),
                 wake: inbound_wake.clone(),
+            }
+            .run(shutdown.clone()),
+        ));
+        let confirm_wake = Arc::new(Notify::new());
+        workers.push(tokio::spawn(
+            Confirmer {
+                pool: pool.clone(),
+                provider: whatsapp.clone(),
+                limiter: limiter.clone(),
+                wake: confirm_wake.clone(),
             }
             .run(shutdown.clone()),
         ));
@@ -124,6 +135,7 @@ impl Application {
         let api = NotifierApi::new(Notifier::new(
             pool.clone(),
             PageTokens::new(&shared.jwt_secret),
+            confirm_wake,
         ));
         let api = InterceptedService::new(
             NotifierServiceServer::new(api).max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -173,8 +185,11 @@ fn whatsapp_provider(settings: &Settings, http: reqwest::Client) -> Arc<dyn Prov
                 .whatsapp_access_token
                 .clone()
                 .unwrap_or_else(|| Secret::new(missing())),
-            settings.whatsapp_reminder_template.clone(),
-            settings.whatsapp_template_language.clone(),
+            Templates {
+                reminder: settings.whatsapp_reminder_template.clone(),
+                confirm: settings.whatsapp_confirm_template.clone(),
+                language: settings.whatsapp_template_language.clone(),
+            },
         )),
         ProviderKind::Twilio => Arc::new(TwilioProvider::whatsapp(
             http,

@@ -91,7 +91,8 @@ async fn main() -> anyhow::Result<()> {
         .point_at(format!("http://{http_addr}/webhooks/whatsapp"));
     wait_ready(http_addr).await?;
 
-    // Contacts straight into the notifier's table: 20,000 users, opted in.
+    // Contacts straight into the notifier's tables: 20,000 users, opted in,
+    // their numbers confirmed.
     let mut conn = PgConnection::connect(&format!("{}/{db}", args.postgres)).await?;
     sqlx::query(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in) \
@@ -101,7 +102,13 @@ async fn main() -> anyhow::Result<()> {
     .bind(i32::try_from(args.users)?)
     .execute(&mut conn)
     .await?;
+    sqlx::query(
+        "INSERT INTO numbers (phone_number, confirmed) SELECT phone_number, true FROM contacts",
+    )
+    .execute(&mut conn)
+    .await?;
     sqlx::query("ANALYZE contacts").execute(&mut conn).await?;
+    sqlx::query("ANALYZE numbers").execute(&mut conn).await?;
 
     let due_start = Utc::now() + chrono::Duration::seconds(3);
     let due_of = |user: usize| {

@@ -159,7 +159,7 @@ fn give_up(
 mod tests {
     use super::*;
     use crate::domain::{
-        Contact, ContactSpec, Locale, Notification, Pacing, PhoneNumber, UserId, Zone,
+        Contact, ContactSpec, Locale, Notification, NumberState, Pacing, PhoneNumber, UserId, Zone,
     };
     use chrono::TimeZone;
 
@@ -187,6 +187,10 @@ mod tests {
                     locale: Locale::parse("en").unwrap(),
                     whatsapp_opt_in: true,
                     quiet_hours: None,
+                },
+                number: NumberState {
+                    confirmed: true,
+                    stopped: false,
                 },
                 window_expire_time: None,
                 pacing: Pacing {

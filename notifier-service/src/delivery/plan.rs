@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Channel, Contact, Notification, Status};
+use crate::domain::{Channel, Contact, Notification, Status, WhatsAppStatus};
 use crate::store::notifications::{Claimed, Outcome};
 
 /// No recipient gets more than one message per this (README, "Digest and
@@ -139,10 +139,17 @@ pub(super) fn plan(
                 .extend(settle_all(&notifications, Status::Skipped, why, now));
             continue;
         };
-        if !contact.spec.whatsapp_opt_in {
-            let why = Some("contact has not opted in");
+        let status = contact.whatsapp_status();
+        if status != WhatsAppStatus::Confirmed {
+            let why = match status {
+                WhatsAppStatus::Off => "contact has not opted in (WHATSAPP_STATUS_OFF)".to_owned(),
+                WhatsAppStatus::Stopped => {
+                    "the number sent STOP (WHATSAPP_STATUS_STOPPED)".to_owned()
+                }
+                _ => format!("the number has not confirmed ({})", status.name()),
+            };
             plan.outcomes
-                .extend(settle_all(&notifications, Status::Skipped, why, now));
+                .extend(settle_all(&notifications, Status::Skipped, Some(&why), now));
             continue;
         }
         if let Some(release) = contact
@@ -194,7 +201,9 @@ pub(super) fn pace(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, UserId, Zone};
+    use crate::domain::{
+        ContactSpec, Locale, NumberState, Pacing, PhoneNumber, QuietHours, UserId, Zone,
+    };
     use chrono::{NaiveTime, TimeZone};
 
     fn now() -> DateTime<Utc> {
@@ -213,6 +222,10 @@ mod tests {
                     start: NaiveTime::from_hms_opt(start, 0, 0).unwrap(),
                     end: NaiveTime::from_hms_opt(end, 0, 0).unwrap(),
                 }),
+            },
+            number: NumberState {
+                confirmed: true,
+                stopped: false,
             },
             window_expire_time: None,
             pacing: Pacing {
@@ -280,7 +293,10 @@ mod tests {
                 (Status::Skipped, "task is TASK_STATE_COMPLETED".to_owned()),
                 (Status::Skipped, "task was deleted".to_owned()),
                 (Status::Skipped, "no contact for this user".to_owned()),
-                (Status::Skipped, "contact has not opted in".to_owned()),
+                (
+                    Status::Skipped,
+                    "contact has not opted in (WHATSAPP_STATUS_OFF)".to_owned()
+                ),
             ]
         );
     }

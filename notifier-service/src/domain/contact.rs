@@ -203,10 +203,54 @@ pub(crate) struct ContactSpec {
     pub quiet_hours: Option<QuietHours>,
 }
 
+/// What the number itself said (CONTRACT §5, "The number confirms").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NumberState {
+    /// It answered Yes, or sent START.
+    pub confirmed: bool,
+    /// It sent STOP (or No): holds until it sends START.
+    pub stopped: bool,
+}
+
+/// Whether reminders may go to a contact's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhatsAppStatus {
+    /// The owner has not opted in.
+    Off,
+    /// Waiting for the number to confirm.
+    Pending,
+    Confirmed,
+    /// The number sent STOP.
+    Stopped,
+}
+
+impl WhatsAppStatus {
+    /// A STOP from the number outranks whatever the owner set.
+    pub(crate) fn of(opt_in: bool, number: NumberState) -> Self {
+        match (number.stopped, opt_in, number.confirmed) {
+            (true, _, _) => Self::Stopped,
+            (false, false, _) => Self::Off,
+            (false, true, true) => Self::Confirmed,
+            (false, true, false) => Self::Pending,
+        }
+    }
+
+    /// The proto enum's name, for reasons recorded on notifications.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Off => "WHATSAPP_STATUS_OFF",
+            Self::Pending => "WHATSAPP_STATUS_PENDING",
+            Self::Confirmed => "WHATSAPP_STATUS_CONFIRMED",
+            Self::Stopped => "WHATSAPP_STATUS_STOPPED",
+        }
+    }
+}
+
 /// A stored contact.
 #[derive(Debug, Clone)]
 pub(crate) struct Contact {
     pub spec: ContactSpec,
+    pub number: NumberState,
     pub window_expire_time: Option<DateTime<Utc>>,
     pub pacing: Pacing,
     pub create_time: DateTime<Utc>,
@@ -223,6 +267,10 @@ pub(crate) struct Pacing {
 }
 
 impl Contact {
+    pub(crate) fn whatsapp_status(&self) -> WhatsAppStatus {
+        WhatsAppStatus::of(self.spec.whatsapp_opt_in, self.number)
+    }
+
     /// Inside the 24-hour customer-service window at `now`.
     pub(crate) fn window_open(&self, now: DateTime<Utc>) -> bool {
         self.window_expire_time.is_some_and(|until| until > now)
@@ -306,6 +354,18 @@ mod tests {
             Some(at("2026-03-29T01:00:00Z"))
         );
         assert!(QuietHours::parse("25:00", "07:00").is_err());
+    }
+
+    #[test]
+    fn stop_outranks_the_owners_wish_and_only_a_confirmed_number_gets_reminders() {
+        use WhatsAppStatus::*;
+        let number = |confirmed, stopped| NumberState { confirmed, stopped };
+        assert_eq!(WhatsAppStatus::of(false, number(false, false)), Off);
+        assert_eq!(WhatsAppStatus::of(false, number(true, false)), Off);
+        assert_eq!(WhatsAppStatus::of(true, number(false, false)), Pending);
+        assert_eq!(WhatsAppStatus::of(true, number(true, false)), Confirmed);
+        assert_eq!(WhatsAppStatus::of(true, number(true, true)), Stopped);
+        assert_eq!(WhatsAppStatus::of(false, number(false, true)), Stopped);
     }
 
     #[test]

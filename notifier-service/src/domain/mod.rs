@@ -9,7 +9,8 @@ mod notification;
 mod report;
 
 pub(crate) use contact::{
-    parse_contact_parts, Contact, ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, Zone,
+    parse_contact_parts, Contact, ContactSpec, Locale, NumberState, Pacing, PhoneNumber,
+    QuietHours, WhatsAppStatus, Zone,
 };
 pub(crate) use event::{EventKind, TaskEvent};
 pub(crate) use notification::{Channel, Notification, Status};

@@ -6,6 +6,7 @@ use todogenie_proto::v1 as pb;
 
 use crate::domain::{
     parse_contact_parts, Contact, ContactSpec, FieldViolations, Notification, UserId,
+    WhatsAppStatus,
 };
 
 pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -63,6 +64,16 @@ pub(crate) fn contact_out(contact: &Contact) -> pb::Contact {
         window_expire_time: contact.window_expire_time.map(timestamp),
         create_time: Some(timestamp(contact.create_time)),
         update_time: Some(timestamp(contact.update_time)),
+        whatsapp_status: whatsapp_status_out(contact.whatsapp_status()).into(),
+    }
+}
+
+fn whatsapp_status_out(status: WhatsAppStatus) -> pb::WhatsAppStatus {
+    match status {
+        WhatsAppStatus::Off => pb::WhatsAppStatus::WhatsappStatusOff,
+        WhatsAppStatus::Pending => pb::WhatsAppStatus::WhatsappStatusPending,
+        WhatsAppStatus::Confirmed => pb::WhatsAppStatus::WhatsappStatusConfirmed,
+        WhatsAppStatus::Stopped => pb::WhatsAppStatus::WhatsappStatusStopped,
     }
 }
 

@@ -87,14 +87,18 @@ impl pb::notifier_service_server::NotifierService for NotifierApi {
     ) -> Result<Response<pb::Contact>, Status> {
         observe("UpsertContact", async {
             let caller = caller(&request)?;
-            let Some(contact) = request.into_inner().contact else {
+            let request = request.into_inner();
+            let Some(contact) = request.contact else {
                 return Err(FieldViolations::single("contact", "is required").into());
             };
             let user =
                 subject(&caller, "contact.user_id", &contact.user_id).map_err(Error::from)?;
             self.notifier.may_change_contact(&caller, &user)?;
             let spec = contact_in(user, &contact).map_err(Error::from)?;
-            let stored = self.notifier.upsert_contact(&caller, spec).await?;
+            let stored = self
+                .notifier
+                .upsert_contact(&caller, spec, request.confirmed)
+                .await?;
             Ok(Response::new(contact_out(&stored)))
         })
         .await

@@ -15,7 +15,16 @@ pub(crate) struct MetaProvider {
     url: String,
     token: Secret,
     template: String,
+    confirm_template: String,
     language: String,
+}
+
+/// The approved templates' names and their language.
+#[derive(Debug, Clone)]
+pub(crate) struct Templates {
+    pub reminder: String,
+    pub confirm: String,
+    pub language: String,
 }
 
 impl MetaProvider {
@@ -25,8 +34,7 @@ impl MetaProvider {
         version: &str,
         phone_number_id: &str,
         token: Secret,
-        template: String,
-        language: String,
+        templates: Templates,
     ) -> Self {
         Self {
             http,
@@ -35,8 +43,9 @@ impl MetaProvider {
                 base.trim_end_matches('/')
             ),
             token,
-            template,
-            language,
+            template: templates.reminder,
+            confirm_template: templates.confirm,
+            language: templates.language,
         }
     }
 
@@ -96,6 +105,46 @@ impl MetaProvider {
             Message::Text { body: text } => {
                 body["type"] = json!("text");
                 body["text"] = json!({ "preview_url": false, "body": text });
+            }
+            Message::ConfirmTemplate {
+                user,
+                yes_payload,
+                no_payload,
+            } => {
+                body["type"] = json!("template");
+                body["template"] = json!({
+                    "name": self.confirm_template,
+                    "language": { "code": self.language },
+                    "components": [
+                        {
+                            "type": "body",
+                            "parameters": [{ "type": "text", "text": user }],
+                        },
+                        {
+                            "type": "button", "sub_type": "quick_reply", "index": "0",
+                            "parameters": [{ "type": "payload", "payload": yes_payload }],
+                        },
+                        {
+                            "type": "button", "sub_type": "quick_reply", "index": "1",
+                            "parameters": [{ "type": "payload", "payload": no_payload }],
+                        },
+                    ],
+                });
+            }
+            Message::ConfirmButtons {
+                body: text,
+                yes_id,
+                no_id,
+            } => {
+                body["type"] = json!("interactive");
+                body["interactive"] = json!({
+                    "type": "button",
+                    "body": { "text": text },
+                    "action": { "buttons": [
+                        { "type": "reply", "reply": { "id": yes_id, "title": "Yes" } },
+                        { "type": "reply", "reply": { "id": no_id, "title": "No" } },
+                    ]},
+                });
             }
         }
         body

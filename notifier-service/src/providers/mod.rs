@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use crate::domain::PhoneNumber;
 
 pub(crate) use self::log::LogProvider;
-pub(crate) use meta::MetaProvider;
+pub(crate) use meta::{MetaProvider, Templates};
 pub(crate) use twilio::TwilioProvider;
 
 /// What to send. Providers render it in their own wire format.
@@ -36,7 +36,24 @@ pub(crate) enum Message {
     },
     /// Plain text (inside the window; SMS).
     Text { body: String },
+    /// The approved confirmation template (`WHATSAPP_CONFIRM_TEMPLATE`):
+    /// {{1}} the contact's user id, quick replies Yes and No.
+    ConfirmTemplate {
+        user: String,
+        yes_payload: String,
+        no_payload: String,
+    },
+    /// Reply buttons Yes and No (inside the window only).
+    ConfirmButtons {
+        body: String,
+        yes_id: String,
+        no_id: String,
+    },
 }
+
+/// The payloads of the confirmation's Yes and No (webhooks read them back).
+pub(crate) const CONFIRM_YES: &str = "confirm:yes";
+pub(crate) const CONFIRM_NO: &str = "confirm:no";
 
 impl Message {
     pub(crate) fn kind(&self) -> &'static str {
@@ -44,6 +61,8 @@ impl Message {
             Message::Template { .. } => "template",
             Message::Interactive { .. } => "interactive",
             Message::Text { .. } => "text",
+            Message::ConfirmTemplate { .. } => "confirm_template",
+            Message::ConfirmButtons { .. } => "confirm_buttons",
         }
     }
 }

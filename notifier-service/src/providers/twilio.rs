@@ -135,8 +135,18 @@ impl TwilioProvider {
             (Message::Template { title, due, .. }, None) => {
                 form.push(("Body", format!("Reminder: {title}, due {due}")));
             }
-            (Message::Interactive { body, .. } | Message::Text { body }, _) => {
+            (
+                Message::Interactive { body, .. }
+                | Message::Text { body }
+                | Message::ConfirmButtons { body, .. },
+                _,
+            ) => {
                 form.push(("Body", body.clone()));
+            }
+            // No Content template for it: the words ask for START or STOP,
+            // which Twilio's inbound path reads like the buttons.
+            (Message::ConfirmTemplate { user, .. }, _) => {
+                form.push(("Body", confirm_text(user)));
             }
         }
         if let Some(callback) = &self.status_callback {
@@ -144,6 +154,13 @@ impl TwilioProvider {
         }
         form
     }
+}
+
+/// The confirmation as plain text, where no buttons can be sent.
+pub(crate) fn confirm_text(user: &str) -> String {
+    format!(
+        "TodoGenie: reply START to get reminders for {user} here, or STOP if you did not ask for them."
+    )
 }
 
 fn content_variables(title: &str, due: &str, done: &str, snooze: &str) -> String {

@@ -3,10 +3,13 @@
 //! and writes only its own contact (PERMISSION_DENIED); admin and service
 //! callers act for anyone. Paging of ListNotifications lives here too.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use todogenie_common::auth::Caller;
 use todogenie_common::page_token::PageTokens;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::{Contact, ContactSpec, FieldViolations, Notification, Status, UserId};
@@ -34,11 +37,17 @@ pub(crate) struct ListQuery {
 pub(crate) struct Notifier {
     pool: PgPool,
     page_tokens: PageTokens,
+    /// Wakes the confirmer when a request was queued.
+    confirm: Arc<Notify>,
 }
 
 impl Notifier {
-    pub(crate) fn new(pool: PgPool, page_tokens: PageTokens) -> Self {
-        Self { pool, page_tokens }
+    pub(crate) fn new(pool: PgPool, page_tokens: PageTokens, confirm: Arc<Notify>) -> Self {
+        Self {
+            pool,
+            page_tokens,
+            confirm,
+        }
     }
 
     /// A user may change only its own contact; admin and service callers
@@ -54,14 +63,32 @@ impl Notifier {
         }
     }
 
+    /// `confirmed`: the caller's own system verified the number, so it
+    /// need not be asked; only admin and service callers may say so.
     pub(crate) async fn upsert_contact(
         &self,
         caller: &Caller,
         spec: ContactSpec,
+        confirmed: bool,
     ) -> Result<Contact> {
         self.may_change_contact(caller, &spec.user)?;
-        let stored = store::contacts::upsert(&self.pool, &spec).await?;
-        tracing::info!(user = spec.user.as_str(), phone = %spec.phone_number.masked(), "contact saved");
+        if confirmed && !caller.is_privileged() {
+            return Err(Error::PermissionDenied(
+                "only admin and service callers may set confirmed; the number confirms itself"
+                    .into(),
+            ));
+        }
+        let (stored, requested) = store::contacts::upsert(&self.pool, &spec, confirmed).await?;
+        if requested {
+            self.confirm.notify_one();
+        }
+        tracing::info!(
+            user = spec.user.as_str(),
+            phone = %spec.phone_number.masked(),
+            status = stored.whatsapp_status().name(),
+            requested,
+            "contact saved"
+        );
         Ok(stored)
     }
 

@@ -5,7 +5,9 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
-use crate::domain::{Contact, ContactSpec, Locale, Pacing, PhoneNumber, QuietHours, UserId, Zone};
+use crate::domain::{
+    Contact, ContactSpec, Locale, NumberState, Pacing, PhoneNumber, QuietHours, UserId, Zone,
+};
 
 /// A checked query returning [`ContactRow`]s: `$head`, every column, `$tail`.
 macro_rules! contact_query {
@@ -14,7 +16,11 @@ macro_rules! contact_query {
             ContactRow,
             $head + "user_id, phone_number, time_zone, locale, whatsapp_opt_in, quiet_start, \
                 quiet_end, window_expire_time, next_send_time, pair_limited, create_time, \
-                update_time" + $tail
+                update_time, \
+                coalesce((SELECT nb.confirmed FROM numbers nb \
+                    WHERE nb.phone_number = contacts.phone_number), false) AS \"confirmed!\", \
+                coalesce((SELECT nb.stopped FROM numbers nb \
+                    WHERE nb.phone_number = contacts.phone_number), false) AS \"stopped!\"" + $tail
             $(, $arg)*
         )
     };
@@ -34,6 +40,8 @@ struct ContactRow {
     pair_limited: i32,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
+    confirmed: bool,
+    stopped: bool,
 }
 
 impl ContactRow {
@@ -56,6 +64,10 @@ impl ContactRow {
                     _ => None,
                 },
             },
+            number: NumberState {
+                confirmed: self.confirmed,
+                stopped: self.stopped,
+            },
             window_expire_time: self.window_expire_time,
             pacing: Pacing {
                 next_send_time: self.next_send_time,
@@ -67,9 +79,19 @@ impl ContactRow {
     }
 }
 
-/// Creates or replaces a contact; a new number has no window with us yet.
-pub(crate) async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<Contact> {
-    let row = contact_query!(
+/// Creates or replaces a contact, in one transaction with its number's
+/// state: `confirmed` (an admin's or service's word) confirms the number; an
+/// opted-in contact whose number has neither confirmed nor sent STOP is
+/// owed a confirmation request, unless one went out in the last 24 hours.
+/// A new number has no window with us yet. Returns the contact and whether a
+/// request was queued.
+pub(crate) async fn upsert(
+    pool: &PgPool,
+    spec: &ContactSpec,
+    confirmed: bool,
+) -> anyhow::Result<(Contact, bool)> {
+    let mut tx = pool.begin().await.context("contacts: upsert failed")?;
+    sqlx::query!(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in, \
              quiet_start, quiet_end) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (user_id) DO UPDATE SET phone_number = EXCLUDED.phone_number, \
@@ -77,9 +99,7 @@ pub(crate) async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<
              whatsapp_opt_in = EXCLUDED.whatsapp_opt_in, quiet_start = EXCLUDED.quiet_start, \
              quiet_end = EXCLUDED.quiet_end, update_time = now(), \
              window_expire_time = CASE WHEN contacts.phone_number = EXCLUDED.phone_number \
-                 THEN contacts.window_expire_time END \
-         RETURNING ",
-        "",
+                 THEN contacts.window_expire_time END",
         spec.user.as_str(),
         spec.phone_number.as_str(),
         spec.zone.name(),
@@ -88,30 +108,64 @@ pub(crate) async fn upsert(pool: &PgPool, spec: &ContactSpec) -> anyhow::Result<
         spec.quiet_hours.map(|q| q.start),
         spec.quiet_hours.map(|q| q.end),
     )
-    .fetch_one(pool)
+    .execute(&mut *tx)
     .await
     .context("contacts: upsert failed")?;
-    Ok(row.into_contact())
+    let requested = super::numbers::on_upsert(
+        &mut tx,
+        &spec.phone_number,
+        &spec.user,
+        spec.whatsapp_opt_in,
+        confirmed,
+    )
+    .await?;
+    let contact = get(&mut *tx, &spec.user)
+        .await?
+        .context("contacts: the upserted contact is gone")?;
+    tx.commit().await.context("contacts: upsert failed")?;
+    Ok((contact, requested))
 }
 
-pub(crate) async fn get(pool: &PgPool, user: &UserId) -> anyhow::Result<Option<Contact>> {
+pub(crate) async fn get(
+    executor: impl PgExecutor<'_>,
+    user: &UserId,
+) -> anyhow::Result<Option<Contact>> {
     let row = contact_query!(
         "SELECT ",
         " FROM contacts WHERE user_id = $1",
         user.as_str()
     )
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await
     .context("contacts: get failed")?;
     Ok(row.map(ContactRow::into_contact))
 }
 
+/// Deletes a contact and forgets its number at once: what the number said,
+/// and the webhook records from it, unless another contact still uses it.
 pub(crate) async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool> {
-    let done = sqlx::query!("DELETE FROM contacts WHERE user_id = $1", user.as_str(),)
-        .execute(pool)
+    let mut tx = pool.begin().await.context("contacts: delete failed")?;
+    let number = sqlx::query_scalar!(
+        "DELETE FROM contacts WHERE user_id = $1 RETURNING phone_number",
+        user.as_str(),
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .context("contacts: delete failed")?;
+    if let Some(number) = &number {
+        sqlx::query!(
+            "WITH unused AS (SELECT $1::text AS n \
+                 WHERE NOT EXISTS (SELECT FROM contacts WHERE phone_number = $1)), \
+             numbers_gone AS (DELETE FROM numbers WHERE phone_number IN (SELECT n FROM unused)) \
+             DELETE FROM inbound WHERE from_number IN (SELECT n FROM unused)",
+            number,
+        )
+        .execute(&mut *tx)
         .await
-        .context("contacts: delete failed")?;
-    Ok(done.rows_affected() > 0)
+        .context("contacts: cannot forget the number")?;
+    }
+    tx.commit().await.context("contacts: delete failed")?;
+    Ok(number.is_some())
 }
 
 /// The contacts of these users, with their pacing state.
@@ -186,23 +240,6 @@ pub(crate) async fn set_opt_in_by_user(
     .await
     .map(drop)
     .context("contacts: set_opt_in_by_user failed")
-}
-
-/// STOP and START: by the number that wrote. Returns how many contacts use it.
-pub(crate) async fn set_opt_in_by_number(
-    pool: &PgPool,
-    number: &PhoneNumber,
-    opt_in: bool,
-) -> anyhow::Result<u64> {
-    let done = sqlx::query!(
-        "UPDATE contacts SET whatsapp_opt_in = $2, update_time = now() WHERE phone_number = $1",
-        number.as_str(),
-        opt_in,
-    )
-    .execute(pool)
-    .await
-    .context("contacts: set_opt_in_by_number failed")?;
-    Ok(done.rows_affected())
 }
 
 /// Any inbound message opens (or extends) the 24-hour window.

@@ -5,6 +5,7 @@ pub(crate) mod contacts;
 pub(crate) mod events;
 pub(crate) mod inbound;
 pub(crate) mod notifications;
+pub(crate) mod numbers;
 
 use sqlx::PgPool;
 use todogenie_common::db::PoolSpec;

@@ -57,8 +57,14 @@ async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {
 }
 
 /// `done:<notification id>` and `snooze:<notification id>`, as our buttons
-/// carry them; anything else is an ordinary message.
+/// carry them, and the confirmation's Yes and No (as START and STOP);
+/// anything else is an ordinary message.
 pub(crate) fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
+    match payload {
+        crate::providers::CONFIRM_YES => return (ReportKind::Start, None),
+        crate::providers::CONFIRM_NO => return (ReportKind::Stop, None),
+        _ => {}
+    }
     let parsed = payload.split_once(':').and_then(|(action, id)| {
         let kind = match action {
             "done" => ReportKind::Done,

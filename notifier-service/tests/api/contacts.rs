@@ -21,6 +21,7 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
     let mut alice = pair.notifier_client("alice", Role::User).await;
     let saved = alice
         .upsert_contact(pb::UpsertContactRequest {
+            confirmed: false,
             contact: Some(pb::Contact {
                 phone_number: "+14155550123".into(),
                 time_zone: "America/New_York".into(),
@@ -48,6 +49,7 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
 
     let bad = alice
         .upsert_contact(pb::UpsertContactRequest {
+            confirmed: false,
             contact: Some(pb::Contact {
                 phone_number: "0044 20 7946 0958".into(),
                 time_zone: "Mars/Olympus".into(),
@@ -73,6 +75,7 @@ async fn a_contact_round_trips_and_every_bad_field_is_named() {
     );
     let short = alice
         .upsert_contact(pb::UpsertContactRequest {
+            confirmed: false,
             contact: Some(pb::Contact {
                 phone_number: "+1415".into(),
                 ..pb::Contact::default()
@@ -107,6 +110,7 @@ async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
     assert_eq!(read.code(), Code::NotFound);
     let write = bob
         .upsert_contact(pb::UpsertContactRequest {
+            confirmed: false,
             contact: Some(pb::Contact {
                 user_id: "alice".into(),
                 phone_number: "+14155550199".into(),

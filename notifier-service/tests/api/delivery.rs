@@ -26,6 +26,7 @@ async fn no_contact_or_no_opt_in_is_skipped_with_the_reason() {
     let mut client = pair.notifier_client("bob", Role::User).await;
     client
         .upsert_contact(pb::UpsertContactRequest {
+            confirmed: false,
             contact: Some(pb::Contact {
                 phone_number: "+14155550124".into(),
                 whatsapp_opt_in: false,
@@ -65,7 +66,14 @@ async fn stop_opts_out_so_reminders_are_skipped_and_start_brings_them_back() {
         .await
         .unwrap()
         .into_inner();
-    assert!(!contact.whatsapp_opt_in);
+    assert_eq!(
+        contact.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusStopped
+    );
+    assert!(
+        contact.whatsapp_opt_in,
+        "the owner's wish is kept; the number's STOP outranks it"
+    );
 
     let event = TestEvent::due("alice", "Gym");
     pair.publish_event(&event).await;
@@ -206,9 +214,12 @@ async fn quiet_hours_hold_a_reminder_until_they_end() {
         .format("%H:%M")
         .to_string();
     let mut client = pair.notifier_client("alice", Role::User).await;
-    client
+    pair.notifier_client("ops", Role::Service)
+        .await
         .upsert_contact(pb::UpsertContactRequest {
+            confirmed: true,
             contact: Some(pb::Contact {
+                user_id: "alice".into(),
                 phone_number: PHONE.into(),
                 time_zone: "Europe/Berlin".into(),
                 whatsapp_opt_in: true,

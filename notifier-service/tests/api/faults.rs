@@ -146,6 +146,11 @@ async fn an_expired_token_stops_sending_fails_readyz_and_loses_nothing() {
     let event = TestEvent::due("alice", "Token expired");
     pair.publish_event(&event).await;
     pair.notifier().ready(503).await;
+    // The outcome is recorded right after the refusal is acted on.
+    crate::helpers::poll(Duration::from_secs(5), "the refusal recorded", || async {
+        pair.notifications_of(event.task_id).await[0].2.is_some()
+    })
+    .await;
     let rows = pair.notifications_of(event.task_id).await;
     assert_eq!(rows[0].0, "QUEUED", "kept, not failed: {rows:?}");
     assert!(rows[0].2.as_deref().unwrap().starts_with("190"));

@@ -186,6 +186,7 @@ pub async fn spawn_with(options: Options) -> Pair {
         whatsapp_app_secret: Some(Secret::new(config.app_secret.clone())),
         whatsapp_verify_token: Some(Secret::new(VERIFY_TOKEN)),
         whatsapp_reminder_template: config.template_name.clone(),
+        whatsapp_confirm_template: "reminders_opt_in".into(),
         whatsapp_template_language: "en_US".into(),
         whatsapp_max_mps: options.max_mps,
         twilio_api_base: standin.base_url(),
@@ -259,18 +260,21 @@ impl Pair {
         )
     }
 
-    /// Gives `user` a contact on `phone` (opted in, UTC, English).
+    /// Gives `user` a contact on `phone` (opted in, Berlin, English) whose
+    /// number is confirmed, as a service that verified it would.
     pub async fn contact(&self, user: &str, phone: &str) -> pb::Contact {
-        let mut client = self.notifier_client(user, Role::User).await;
+        let mut client = self.notifier_client("ops", Role::Service).await;
         client
             .upsert_contact(pb::UpsertContactRequest {
                 contact: Some(pb::Contact {
+                    user_id: user.into(),
                     phone_number: phone.into(),
                     time_zone: "Europe/Berlin".into(),
                     locale: "en".into(),
                     whatsapp_opt_in: true,
                     ..pb::Contact::default()
                 }),
+                confirmed: true,
             })
             .await
             .expect("UpsertContact")

@@ -196,8 +196,8 @@ async fn a_signed_twilio_stop_opts_the_contact_out() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("<Response>"));
-    crate::helpers::poll(Duration::from_secs(10), "the opt-out", || async {
-        !sqlx::query_scalar::<_, bool>("SELECT whatsapp_opt_in FROM contacts")
+    crate::helpers::poll(Duration::from_secs(10), "the number stopped", || async {
+        sqlx::query_scalar::<_, bool>("SELECT stopped FROM numbers")
             .fetch_one(&pair.pool)
             .await
             .unwrap()

@@ -1,0 +1,166 @@
+//! The `numbers` table: what a phone number itself said (it confirmed, or
+//! it sent STOP), and the confirmation request it is owed, claimed with a
+//! lease by the confirmer.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::{PhoneNumber, UserId};
+
+/// In UpsertContact's transaction: the number's row exists; `confirmed`
+/// confirms it; an opted-in contact whose number neither confirmed nor
+/// stopped is owed a request, at most one per 24 hours. Returns whether a
+/// request was queued.
+pub(crate) async fn on_upsert(
+    conn: &mut PgConnection,
+    number: &PhoneNumber,
+    user: &UserId,
+    opt_in: bool,
+    confirmed: bool,
+) -> anyhow::Result<bool> {
+    let queued = sqlx::query_scalar!(
+        "INSERT INTO numbers AS nb (phone_number, confirmed) VALUES ($1, $2) \
+         ON CONFLICT (phone_number) DO UPDATE SET confirmed = nb.confirmed OR $2, \
+             request_due = nb.request_due AND NOT $2 \
+         RETURNING (SELECT $3 AND NOT nb.confirmed AND NOT nb.stopped AND NOT nb.request_due \
+             AND (nb.request_time IS NULL OR nb.request_time < now() - interval '24 hours')) \
+             AS \"queue!\"",
+        number.as_str(),
+        confirmed,
+        opt_in,
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .context("numbers: cannot record the number")?;
+    if queued {
+        sqlx::query!(
+            "UPDATE numbers SET request_due = true, request_user = $2, \
+                 request_next_try = now(), request_attempts = 0 \
+             WHERE phone_number = $1",
+            number.as_str(),
+            user.as_str(),
+        )
+        .execute(&mut *conn)
+        .await
+        .context("numbers: cannot queue a confirmation request")?;
+    }
+    Ok(queued)
+}
+
+/// STOP (or No) and START (or Yes) from a number, applied in one
+/// transaction with its report marked applied: a report already applied
+/// changes nothing again. START confirms the number and lifts a STOP; STOP
+/// holds until START. Returns how many contacts use the number.
+pub(crate) async fn apply_opt(
+    pool: &PgPool,
+    report_key: &str,
+    number: &PhoneNumber,
+    start: bool,
+) -> anyhow::Result<u64> {
+    let mut tx = pool.begin().await.context("numbers: cannot begin")?;
+    let first = sqlx::query_scalar!(
+        "UPDATE inbound SET applied = true WHERE key = $1 AND NOT applied RETURNING key",
+        report_key,
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .context("numbers: cannot mark the report applied")?
+    .is_some();
+    if first {
+        sqlx::query!(
+            "INSERT INTO numbers AS nb (phone_number, confirmed, stopped) VALUES ($1, $2, NOT $2) \
+             ON CONFLICT (phone_number) DO UPDATE SET \
+                 confirmed = nb.confirmed OR $2, stopped = NOT $2, request_due = false",
+            number.as_str(),
+            start,
+        )
+        .execute(&mut *tx)
+        .await
+        .context("numbers: cannot apply STOP/START")?;
+    }
+    let contacts = sqlx::query_scalar!(
+        "SELECT count(*) AS \"count!\" FROM contacts WHERE phone_number = $1",
+        number.as_str(),
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .context("numbers: cannot count the number's contacts")?;
+    tx.commit()
+        .await
+        .context("numbers: cannot commit STOP/START")?;
+    Ok(u64::try_from(contacts).unwrap_or(0))
+}
+
+/// A confirmation request to send.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub number: PhoneNumber,
+    pub user: String,
+    pub attempts: i32,
+    /// The number wrote to us in the last 24 hours: buttons may be sent.
+    pub window_open: bool,
+}
+
+/// Takes up to `limit` due requests, each held for `lease`.
+pub(crate) async fn claim_requests(
+    pool: &PgPool,
+    limit: i64,
+    lease: std::time::Duration,
+) -> anyhow::Result<Vec<Request>> {
+    let rows = sqlx::query!(
+        "WITH picked AS ( \
+             SELECT phone_number FROM numbers \
+             WHERE request_due AND request_next_try <= now() \
+             ORDER BY request_next_try LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE numbers nb SET request_next_try = now() + make_interval(secs => $2), \
+             request_attempts = nb.request_attempts + 1 \
+         FROM picked WHERE nb.phone_number = picked.phone_number \
+         RETURNING nb.phone_number, nb.request_user, nb.request_attempts, \
+             coalesce((SELECT max(c.window_expire_time) > now() FROM contacts c \
+                 WHERE c.phone_number = nb.phone_number), false) AS \"window_open!\"",
+        limit,
+        lease.as_secs_f64(),
+    )
+    .fetch_all(pool)
+    .await
+    .context("numbers: cannot claim confirmation requests")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Request {
+            number: PhoneNumber::from_stored(r.phone_number),
+            user: r.request_user.unwrap_or_default(),
+            attempts: r.request_attempts,
+            window_open: r.window_open,
+        })
+        .collect())
+}
+
+/// The request went out (or was given up): none again for 24 hours.
+pub(crate) async fn request_done(pool: &PgPool, number: &PhoneNumber) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE numbers SET request_due = false, request_time = now() WHERE phone_number = $1",
+        number.as_str(),
+    )
+    .execute(pool)
+    .await
+    .context("numbers: cannot finish a confirmation request")?;
+    Ok(())
+}
+
+/// Try the request again at `at`.
+pub(crate) async fn request_retry(
+    pool: &PgPool,
+    number: &PhoneNumber,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE numbers SET request_next_try = $2 WHERE phone_number = $1",
+        number.as_str(),
+        at,
+    )
+    .execute(pool)
+    .await
+    .context("numbers: cannot schedule a confirmation request")?;
+    Ok(())
+}
