@@ -19,3 +19,7 @@ CREATE INDEX numbers_request_due ON numbers (request_next_try) WHERE request_due
 -- A STOP or START report whose change was committed: a retry only sends
 -- the confirmation.
 ALTER TABLE inbound ADD COLUMN applied boolean NOT NULL DEFAULT false;
+
+-- A number's messages: its window when a contact first names it, and what
+-- DeleteContact forgets.
+CREATE INDEX inbound_from_number ON inbound (from_number) WHERE from_number IS NOT NULL;

@@ -31,7 +31,10 @@ pub struct StandinConfig {
     pub access_token: String,
     pub phone_number_id: String,
     pub app_secret: String,
+    /// The reminder template approved for the business: two body parameters.
     pub template_name: String,
+    /// The confirmation template approved too: one body parameter.
+    pub confirm_template_name: String,
     /// 130429 beyond this many messages in any one second.
     pub max_mps: usize,
     /// 131056 for a second message to one recipient within this.
@@ -49,6 +52,7 @@ impl Default for StandinConfig {
             phone_number_id: "106540352242922".into(),
             app_secret: "test-app-secret-0123456789".into(),
             template_name: "task_reminder".into(),
+            confirm_template_name: "reminders_opt_in".into(),
             max_mps: 80,
             pair_gap: Duration::from_secs(6),
             status_webhooks: true,
@@ -358,8 +362,14 @@ fn decide(
         ));
     }
     ledger.recent.push_back(now);
-    let (to, kind) =
-        rules::check_message(body, &config.template_name).map_err(|(code, m)| (400, code, m))?;
+    let (to, kind) = rules::check_message(
+        body,
+        &[
+            (config.template_name.as_str(), 2),
+            (config.confirm_template_name.as_str(), 1),
+        ],
+    )
+    .map_err(|(code, m)| (400, code, m))?;
     let window_open = ledger
         .windows
         .get(&to)

@@ -15,7 +15,12 @@ fn text_len(value: &Value) -> usize {
 }
 
 /// Checks a `/messages` body; returns its recipient and type.
-pub fn check_message(body: &Value, template_name: &str) -> Result<(String, String), Refusal> {
+/// `templates`: the approved templates, each with its number of body
+/// parameters.
+pub fn check_message(
+    body: &Value,
+    templates: &[(&str, usize)],
+) -> Result<(String, String), Refusal> {
     if body["messaging_product"] != "whatsapp" {
         return Err(refuse(
             100,
@@ -31,7 +36,7 @@ pub fn check_message(body: &Value, template_name: &str) -> Result<(String, Strin
     }
     let kind = body["type"].as_str().unwrap_or("text");
     match kind {
-        "template" => check_template(&body["template"], template_name)?,
+        "template" => check_template(&body["template"], templates)?,
         "interactive" => check_interactive(&body["interactive"])?,
         "text" => {
             let n = text_len(&body["text"]["body"]);
@@ -52,13 +57,13 @@ pub fn check_message(body: &Value, template_name: &str) -> Result<(String, Strin
     Ok((to.to_owned(), kind.to_owned()))
 }
 
-fn check_template(template: &Value, template_name: &str) -> Result<(), Refusal> {
-    if template["name"] != template_name {
+fn check_template(template: &Value, templates: &[(&str, usize)]) -> Result<(), Refusal> {
+    let Some(&(_, expected)) = templates.iter().find(|(name, _)| template["name"] == *name) else {
         return Err(refuse(
             132_001,
             "(#132001) Template name does not exist in the translation",
         ));
-    }
+    };
     if text_len(&template["language"]["code"]) == 0 {
         return Err(refuse(
             131_008,
@@ -77,7 +82,7 @@ fn check_template(template: &Value, template_name: &str) -> Result<(), Refusal> 
         ));
     };
     let parameters = body["parameters"].as_array().cloned().unwrap_or_default();
-    if parameters.len() != 2 {
+    if parameters.len() != expected {
         return Err(refuse(
             132_000,
             "(#132000) Number of parameters does not match the expected number of params",

@@ -83,7 +83,7 @@ impl ContactRow {
 /// state: `confirmed` (an admin's or service's word) confirms the number; an
 /// opted-in contact whose number has neither confirmed nor sent STOP is
 /// owed a confirmation request, unless one went out in the last 24 hours.
-/// A new number has no window with us yet. Returns the contact and whether a
+/// A new number's window is what its own messages to us opened. Returns the contact and whether a
 /// request was queued.
 pub(crate) async fn upsert(
     pool: &PgPool,
@@ -93,13 +93,16 @@ pub(crate) async fn upsert(
     let mut tx = pool.begin().await.context("contacts: upsert failed")?;
     sqlx::query!(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in, \
-             quiet_start, quiet_end) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             quiet_start, quiet_end, window_expire_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             (SELECT max(receive_time) + interval '24 hours' FROM inbound \
+              WHERE from_number = $2 AND kind <> 'status')) \
          ON CONFLICT (user_id) DO UPDATE SET phone_number = EXCLUDED.phone_number, \
              time_zone = EXCLUDED.time_zone, locale = EXCLUDED.locale, \
              whatsapp_opt_in = EXCLUDED.whatsapp_opt_in, quiet_start = EXCLUDED.quiet_start, \
              quiet_end = EXCLUDED.quiet_end, update_time = now(), \
              window_expire_time = CASE WHEN contacts.phone_number = EXCLUDED.phone_number \
-                 THEN contacts.window_expire_time END",
+                 THEN contacts.window_expire_time ELSE EXCLUDED.window_expire_time END",
         spec.user.as_str(),
         spec.phone_number.as_str(),
         spec.zone.name(),

@@ -186,7 +186,7 @@ pub async fn spawn_with(options: Options) -> Pair {
         whatsapp_app_secret: Some(Secret::new(config.app_secret.clone())),
         whatsapp_verify_token: Some(Secret::new(VERIFY_TOKEN)),
         whatsapp_reminder_template: config.template_name.clone(),
-        whatsapp_confirm_template: "reminders_opt_in".into(),
+        whatsapp_confirm_template: config.confirm_template_name.clone(),
         whatsapp_template_language: "en_US".into(),
         whatsapp_max_mps: options.max_mps,
         twilio_api_base: standin.base_url(),

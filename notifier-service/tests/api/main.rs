@@ -2,6 +2,7 @@
 //! real sockets against the real PostgreSQL and RabbitMQ, with a local
 //! WhatsApp Cloud API stand-in; one fresh database, exchange and queue each.
 
+mod confirm;
 mod contacts;
 mod delivery;
 mod end_to_end;

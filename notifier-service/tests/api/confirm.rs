@@ -1,0 +1,200 @@
+//! The number confirms (CONTRACT §5): a number typed into a contact gets a
+//! confirmation request and nothing else until it says Yes; at most one
+//! request a day; STOP holds whatever UpsertContact says until START; only
+//! admin and service callers may vouch for a number.
+
+use std::time::Duration;
+
+use todogenie_common::auth::Role;
+use todogenie_proto::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::{spawn_pair, Notifiers, Pair, TestEvent};
+
+const PHONE: &str = "+14155550123";
+const DIGITS: &str = "14155550123";
+
+fn opted_in(user: &str) -> pb::Contact {
+    pb::Contact {
+        user_id: user.into(),
+        phone_number: PHONE.into(),
+        time_zone: "Europe/Berlin".into(),
+        whatsapp_opt_in: true,
+        ..pb::Contact::default()
+    }
+}
+
+async fn upsert(client: &mut Notifiers, contact: pb::Contact, confirmed: bool) -> pb::Contact {
+    client
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(contact),
+            confirmed,
+        })
+        .await
+        .expect("UpsertContact")
+        .into_inner()
+}
+
+async fn status_of(pair: &Pair, user: &str) -> pb::WhatsAppStatus {
+    pair.notifier_client(user, Role::User)
+        .await
+        .get_contact(pb::GetContactRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .whatsapp_status()
+}
+
+#[tokio::test]
+async fn a_number_gets_only_the_confirmation_until_it_says_yes() {
+    let pair = spawn_pair().await;
+    let mut alice = pair.notifier_client("alice", Role::User).await;
+    let saved = upsert(&mut alice, opted_in(""), false).await;
+    assert_eq!(
+        saved.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusPending
+    );
+
+    // The approved template, {{1}} the user, Yes and No as quick replies.
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(10), "the confirmation request", |s| {
+            !s.is_empty()
+        })
+        .await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "template");
+    let template = &sent[0].body["template"];
+    assert_eq!(template["name"], "reminders_opt_in");
+    assert_eq!(template["components"][0]["parameters"][0]["text"], "alice");
+    let yes = template["components"][1]["parameters"][0]["payload"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Before Yes: a reminder is skipped with the reason, nothing is sent.
+    let early = TestEvent::due("alice", "Too early");
+    pair.publish_event(&early).await;
+    let (_, _, why, _) = pair
+        .wait_status(early.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
+    assert!(why.unwrap().contains("WHATSAPP_STATUS_PENDING"));
+    // Upserting again within 24 hours asks nothing more.
+    upsert(&mut alice, opted_in(""), false).await;
+    assert_eq!(pair.standin.sent_to(DIGITS).len(), 1);
+
+    // Yes: CONFIRMED, and reminders flow.
+    assert_eq!(pair.standin.user_presses(DIGITS, &yes, true).await, 200);
+    crate::helpers::poll(Duration::from_secs(10), "CONFIRMED", || async {
+        status_of(&pair, "alice").await == pb::WhatsAppStatus::WhatsappStatusConfirmed
+    })
+    .await;
+    let reminder = TestEvent::due("alice", "Now it flows");
+    pair.publish_event(&reminder).await;
+    pair.wait_status(reminder.task_id, "DELIVERED", Duration::from_secs(20))
+        .await;
+
+    // Off shows OFF; on again shows CONFIRMED without asking.
+    let off = upsert(
+        &mut alice,
+        pb::Contact {
+            whatsapp_opt_in: false,
+            ..opted_in("")
+        },
+        false,
+    )
+    .await;
+    assert_eq!(off.whatsapp_status(), pb::WhatsAppStatus::WhatsappStatusOff);
+    let on = upsert(&mut alice, opted_in(""), false).await;
+    assert_eq!(
+        on.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusConfirmed
+    );
+    assert!(
+        pair.standin
+            .sent_to(DIGITS)
+            .iter()
+            .all(|s| s.body["template"]["name"] != "reminders_opt_in" || s.time == sent[0].time),
+        "no second request"
+    );
+}
+
+#[tokio::test]
+async fn inside_the_window_the_request_is_yes_and_no_buttons_and_no_stops_it() {
+    let pair = spawn_pair().await;
+    // The number wrote to us first: the window is open.
+    assert_eq!(pair.standin.user_writes(DIGITS, "hello").await, 200);
+    let mut bob = pair.notifier_client("bob", Role::User).await;
+    upsert(&mut bob, opted_in(""), false).await;
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(10), "the buttons", |s| !s.is_empty())
+        .await;
+    assert_eq!(sent[0].kind, "interactive");
+    let buttons = &sent[0].body["interactive"]["action"]["buttons"];
+    assert_eq!(buttons[0]["reply"]["title"], "Yes");
+    let no = buttons[1]["reply"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(pair.standin.user_presses(DIGITS, &no, false).await, 200);
+    crate::helpers::poll(Duration::from_secs(10), "STOPPED", || async {
+        status_of(&pair, "bob").await == pb::WhatsAppStatus::WhatsappStatusStopped
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stop_holds_against_any_upsert_until_the_number_sends_start() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    assert_eq!(pair.standin.user_writes(DIGITS, "STOP").await, 200);
+    crate::helpers::poll(Duration::from_secs(10), "STOPPED", || async {
+        status_of(&pair, "alice").await == pb::WhatsAppStatus::WhatsappStatusStopped
+    })
+    .await;
+    // Neither the user nor a service vouching for the number lifts it.
+    let mut alice = pair.notifier_client("alice", Role::User).await;
+    let again = upsert(&mut alice, opted_in(""), false).await;
+    assert_eq!(
+        again.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusStopped
+    );
+    let mut service = pair.notifier_client("ops", Role::Service).await;
+    let vouched = upsert(&mut service, opted_in("alice"), true).await;
+    assert_eq!(
+        vouched.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusStopped
+    );
+    let event = TestEvent::due("alice", "Held by STOP");
+    pair.publish_event(&event).await;
+    let (_, _, why, _) = pair
+        .wait_status(event.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
+    assert!(why.unwrap().contains("STOP"));
+    // START from the number: CONFIRMED again.
+    assert_eq!(pair.standin.user_writes(DIGITS, "start").await, 200);
+    crate::helpers::poll(Duration::from_secs(10), "CONFIRMED", || async {
+        status_of(&pair, "alice").await == pb::WhatsAppStatus::WhatsappStatusConfirmed
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_admin_and_service_callers_may_vouch_for_a_number() {
+    let pair = spawn_pair().await;
+    let mut alice = pair.notifier_client("alice", Role::User).await;
+    let status = alice
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(opted_in("")),
+            confirmed: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut admin = pair.notifier_client("root", Role::Admin).await;
+    let vouched = upsert(&mut admin, opted_in("alice"), true).await;
+    assert_eq!(
+        vouched.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusConfirmed
+    );
+    // Nothing was asked of a number vouched for.
+    assert!(pair.standin.sent().is_empty());
+}
