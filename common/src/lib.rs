@@ -7,7 +7,8 @@
 //! - `events`: the task event contract (CloudEvents envelope, types, `data`).
 //! - `amqp`: connections and the event topology; `backoff`: retry delays.
 //! - `db`: creating, connecting and migrating a service's database.
-//! - `serve`: gRPC with health and reflection, HTTP, and a bounded shutdown.
+//! - `serve`: gRPC with health and reflection, HTTP, and a bounded shutdown;
+//!   `http_server`: the HTTP listener's connection limit and header timeout.
 //! - `settings`, `cli`: shared settings and one-line start-up errors.
 //! - `metrics`, `telemetry`: Prometheus and `tracing` set-up.
 //! - `process`: `main`, the runtime and the signals that stop it.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod http_server;
 pub mod metrics;
 pub mod page_token;
 pub mod process;

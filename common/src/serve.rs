@@ -160,8 +160,7 @@ pub async fn run(
             TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
             shutdown.clone().cancelled_owned(),
         );
-    let http = axum::serve(listeners.http, service.http)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http = crate::http_server::serve(listeners.http, service.http, shutdown.clone());
     let upkeep = tokio::spawn(crate::metrics::run_upkeep(shutdown.clone()));
 
     tracing::info!(grpc = %grpc_addr, http = %http_addr, "{} serving", service.program);

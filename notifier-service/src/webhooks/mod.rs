@@ -39,6 +39,28 @@ pub(crate) fn router(state: WebhookState) -> Router {
         .with_state(state)
 }
 
+/// Largest webhook body taken (Meta batches up to 1,000 updates in a few
+/// hundred KB; Twilio's forms are a few KB).
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A body must arrive within this, or the connection is dropped.
+pub(crate) const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The raw body, at most [`MAX_BODY_BYTES`] (413) within [`BODY_TIMEOUT`]
+/// (408): what the signature is checked over, before anything is parsed.
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, StatusCode> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => {
+            metrics::counter!("webhooks_refused_total", "reason" => "too_large").increment(1);
+            Err(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        Err(_) => {
+            metrics::counter!("webhooks_refused_total", "reason" => "too_slow").increment(1);
+            Err(StatusCode::REQUEST_TIMEOUT)
+        }
+    }
+}
+
 /// Records the reports of one delivery; 500 (the provider retries) when the
 /// database cannot take them.
 async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {

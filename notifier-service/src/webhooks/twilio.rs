@@ -3,7 +3,6 @@
 //! the public URL followed by each form field's name and value, sorted by
 //! name) before anything is read.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -46,30 +45,61 @@ fn signature_valid(
     mac(auth_token, url, params).verify_slice(&given).is_ok()
 }
 
+fn refuse_signature() -> (
+    StatusCode,
+    [(header::HeaderName, &'static str); 1],
+    &'static str,
+) {
+    metrics::counter!("webhooks_refused_total", "provider" => "twilio", "reason" => "signature")
+        .increment(1);
+    tracing::warn!("refused a Twilio webhook with a missing or wrong signature");
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "text/xml")],
+        EMPTY_TWIML,
+    )
+}
+
 /// An empty TwiML answer: no auto-reply.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+
+/// Form fields Twilio sends are a few dozen; the signature covers them all,
+/// so they are parsed before it can be checked: this bounds that work.
+const MAX_FIELDS: usize = 200;
 
 pub(crate) async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> impl IntoResponse {
     let twiml = |status: StatusCode| (status, [(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML);
     let (Some(token), Some(public_url)) = (&state.twilio_auth_token, &state.public_url) else {
         return twiml(StatusCode::UNAUTHORIZED);
     };
+    // A request without a well-formed signature (base64 of a SHA-1 MAC) is
+    // refused before its body is read.
+    let header = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    if !header
+        .and_then(|h| STANDARD.decode(h).ok())
+        .is_some_and(|mac| mac.len() == 20)
+    {
+        return refuse_signature();
+    }
+    let body = match super::read_body(body).await {
+        Ok(body) => body,
+        Err(status) => return twiml(status),
+    };
+    if body.iter().filter(|&&b| b == b'&').count() >= MAX_FIELDS {
+        return twiml(StatusCode::PAYLOAD_TOO_LARGE);
+    }
     let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
         return twiml(StatusCode::BAD_REQUEST);
     };
     let url = format!("{}/webhooks/twilio", public_url.trim_end_matches('/'));
-    let header = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok());
     if !signature_valid(token.expose(), &url, &params, header) {
-        metrics::counter!("webhooks_refused_total", "provider" => "twilio", "reason" => "signature")
-            .increment(1);
-        tracing::warn!("refused a Twilio webhook with a missing or wrong signature");
-        return twiml(StatusCode::UNAUTHORIZED);
+        return refuse_signature();
     }
     match parse(&params) {
         Ok(reports) => twiml(record(&state, &reports).await),

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
@@ -64,10 +63,14 @@ pub(crate) fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) 
 pub(crate) async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> StatusCode {
     let Some(secret) = &state.app_secret else {
         return StatusCode::UNAUTHORIZED;
+    };
+    let body = match super::read_body(body).await {
+        Ok(body) => body,
+        Err(status) => return status,
     };
     let header = headers
         .get("x-hub-signature-256")

@@ -204,3 +204,63 @@ async fn a_signed_twilio_stop_opts_the_contact_out() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_oversized_or_slow_webhook_is_refused_while_a_normal_one_is_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    let addr = pair.notifier().http_addr;
+    let url = format!("http://{addr}/webhooks/whatsapp");
+
+    // Over 1 MiB, even correctly signed: 413, nothing recorded.
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    let signature = todogenie_standin::sign(b"test-app-secret-0123456789", &huge);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("x-hub-signature-256", signature)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
+    // Headers that never end, and a body that never comes.
+    let mut slow_headers = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow_headers
+        .write_all(b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: notifier\r\n")
+        .await
+        .unwrap();
+    let mut slow_body = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: notifier\r\nContent-Length: 100\r\n\
+              X-Hub-Signature-256: sha256=00\r\n\r\n{\"object\"",
+        )
+        .await
+        .unwrap();
+
+    // Meanwhile a normal webhook is answered.
+    assert_eq!(pair.standin.user_writes(DIGITS, "hello").await, 200);
+
+    // Within the 10 s header timeout (and some), the slow connections end.
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), slow_headers.read_to_end(&mut buf))
+        .await
+        .expect("the server drops a client that never finishes its headers");
+    assert!(
+        read.is_err() || buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let mut answer = vec![0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), slow_body.read(&mut answer))
+        .await
+        .expect("the server answers a body that never arrives")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+}
