@@ -81,9 +81,9 @@ pub(crate) async fn receive(
     let header = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok());
-    if !header
+    if header
         .and_then(|h| STANDARD.decode(h).ok())
-        .is_some_and(|mac| mac.len() == 20)
+        .is_none_or(|mac| mac.len() != 20)
     {
         return refuse_signature();
     }
