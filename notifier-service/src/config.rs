@@ -240,6 +240,17 @@ pub struct Settings {
     #[arg(long, env = "NOTIFIER_RPC_TIMEOUT", value_name = "NOTIFIER_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,
 
+    /// How long finished notifications, processed webhook records and closed
+    /// tasks' states are kept.
+    #[arg(
+        long,
+        env = "NOTIFIER_RETENTION",
+        value_name = "NOTIFIER_RETENTION",
+        default_value = "90d",
+        value_parser = parse_duration
+    )]
+    pub retention: Duration,
+
     /// What both services read: broker, topology, JWT secret, logs.
     #[command(flatten)]
     pub shared: SharedSettings,

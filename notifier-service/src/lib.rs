@@ -10,6 +10,7 @@
 //!   retries, fallback); `providers`: Meta, Twilio and `log`.
 //! - `inbound`: acting on webhooks (statuses, Done/Snooze via `task_client`, STOP/START);
 //!   `confirm`: asking a number to confirm before it gets reminders.
+//! - `retention`: forgetting what is finished after `NOTIFIER_RETENTION`.
 //! - `store`: every SQL statement, migrations in `../migrations`.
 //! - `startup`, `config`, `http`: running the process.
 
@@ -23,6 +24,7 @@ pub(crate) mod grpc;
 pub(crate) mod http;
 pub(crate) mod inbound;
 pub(crate) mod providers;
+pub(crate) mod retention;
 pub(crate) mod service;
 pub mod startup;
 pub(crate) mod store;

@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use todogenie_common::auth::{AuthInterceptor, JwtKeys};
 use todogenie_common::page_token::PageTokens;
 use todogenie_common::serve::{self, Built, MAX_REQUEST_BYTES};
@@ -127,8 +126,9 @@ impl Application {
             }
             .run(shutdown.clone()),
         ));
-        workers.push(tokio::spawn(forget_old_events(
+        workers.push(tokio::spawn(crate::retention::run(
             pool.clone(),
+            settings.retention,
             shutdown.clone(),
         )));
 
@@ -227,21 +227,4 @@ fn sms_provider(settings: &Settings, http: reqwest::Client) -> Option<Arc<dyn Pr
         from,
         settings.public_url.as_deref(),
     )))
-}
-
-/// Forgets applied event ids after a week, hourly.
-async fn forget_old_events(pool: PgPool, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => {}
-        }
-        let before = chrono::Utc::now() - chrono::Duration::days(7);
-        match store::events::forget_before(&pool, before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(forgotten = n, "forgot old event ids"),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot forget old event ids"),
-        }
-    }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn apply(
         "INSERT INTO task_states (task_id, user_id, state, version) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) \
          ON CONFLICT (task_id) DO UPDATE SET user_id = EXCLUDED.user_id, \
-             state = EXCLUDED.state, version = EXCLUDED.version \
+             state = EXCLUDED.state, version = EXCLUDED.version, seen_time = now() \
          WHERE task_states.state <> 'DELETED' \
            AND (EXCLUDED.state = 'DELETED' OR EXCLUDED.version >= task_states.version)",
         &task_ids,
@@ -107,14 +107,4 @@ pub(crate) async fn apply(
         new_events: new.len(),
         notifications: usize::try_from(notifications).unwrap_or(usize::MAX),
     })
-}
-
-/// Forgets applied event ids older than `before`: task-service republishes
-/// only within minutes, and (task, reminder time) still dedupes after that.
-pub(crate) async fn forget_before(pool: &PgPool, before: DateTime<Utc>) -> anyhow::Result<u64> {
-    let done = sqlx::query!("DELETE FROM inbox WHERE receive_time < $1", before,)
-        .execute(pool)
-        .await
-        .context("cannot forget old event ids")?;
-    Ok(done.rows_affected())
 }

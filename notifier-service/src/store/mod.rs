@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod inbound;
 pub(crate) mod notifications;
 pub(crate) mod numbers;
+pub(crate) mod retention;
 
 use sqlx::PgPool;
 use todogenie_common::db::PoolSpec;

@@ -205,6 +205,7 @@ pub async fn spawn_with(options: Options) -> Pair {
         retry_base: Duration::from_millis(200),
         max_attempts: 4,
         rpc_timeout: Duration::from_secs(10),
+        retention: Duration::from_secs(90 * 24 * 3600),
     };
     let notifier = Notifier::start(settings.clone()).await;
     standin

@@ -9,5 +9,6 @@ mod end_to_end;
 mod faults;
 mod fencing;
 mod helpers;
+mod retention;
 mod secrets;
 mod webhooks;
