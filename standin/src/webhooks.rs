@@ -35,6 +35,10 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// How often, and how far apart, an unanswered status webhook is sent again.
+const STATUS_TRIES: usize = 40;
+const STATUS_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 #[derive(Clone)]
 pub struct Webhooks {
     config: StandinConfig,
@@ -93,7 +97,8 @@ impl Webhooks {
         self.post_signed_with(&body, Some(&signature)).await
     }
 
-    /// Status updates for one message, in order.
+    /// Status updates for one message, in order, each delivered again until
+    /// it is answered 200.
     pub async fn statuses(
         &self,
         message_id: &str,
@@ -111,7 +116,15 @@ impl Webhooks {
             if let Some(callback) = callback {
                 update["biz_opaque_callback_data"] = json!(callback);
             }
-            self.post(&self.status_payload(update)).await;
+            // Meta delivers again what was not answered 200 (for days; here
+            // for a few seconds).
+            let payload = self.status_payload(update);
+            for _ in 0..STATUS_TRIES {
+                if self.post(&payload).await == 200 {
+                    break;
+                }
+                tokio::time::sleep(STATUS_RETRY).await;
+            }
         }
     }
 

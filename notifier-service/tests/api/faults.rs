@@ -191,3 +191,53 @@ async fn a_notifier_killed_mid_send_and_restarted_loses_nothing() {
     assert_eq!(attempts, 2, "the lost request shows in attempts");
     assert_eq!(pair.standin.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn postgresql_dropping_every_connection_mid_delivery_loses_nothing_and_sends_nothing_twice() {
+    // Two a second: the deliveries spread over the connection cuts.
+    let pair = spawn_with(Options {
+        max_mps: 2,
+        ..Options::default()
+    })
+    .await;
+    let users: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("user{i}"), format!("+1415555{:04}", 200 + i)))
+        .collect();
+    for (user, phone) in &users {
+        pair.contact(user, phone).await;
+    }
+    let events: Vec<TestEvent> = users
+        .iter()
+        .map(|(user, _)| TestEvent::due(user, "Through a restart"))
+        .collect();
+    for event in &events {
+        pair.publish_event(event).await;
+    }
+    // What a PostgreSQL restart does to its clients: every connection of
+    // this test's database dropped, three times while messages go out.
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", todogenie_test_kit::postgres_base()))
+        .await
+        .unwrap();
+    for sent_before_cut in [1, 3, 5] {
+        pair.standin
+            .wait_for(Duration::from_secs(30), "deliveries under way", |s| {
+                s.len() >= sent_before_cut
+            })
+            .await;
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&pair.db_name)
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    for event in &events {
+        pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(60))
+            .await;
+    }
+    let mut per_phone = std::collections::HashMap::new();
+    for sent in pair.standin.sent() {
+        *per_phone.entry(sent.to).or_insert(0) += 1;
+    }
+    assert_eq!(per_phone.len(), users.len(), "{per_phone:?}");
+    assert!(per_phone.values().all(|&n| n == 1), "{per_phone:?}");
+}

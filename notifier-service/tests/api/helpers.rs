@@ -120,7 +120,7 @@ pub struct Pair {
     pub topology: Topology,
     pub tasks: Option<TestApp>,
     keys: JwtKeys,
-    db_name: String,
+    pub db_name: String,
 }
 
 /// How a test wants its pair.
