@@ -198,3 +198,42 @@ async fn only_admin_and_service_callers_may_vouch_for_a_number() {
     // Nothing was asked of a number vouched for.
     assert!(pair.standin.sent().is_empty());
 }
+
+#[tokio::test]
+async fn delete_contact_forgets_the_number_at_once() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    assert_eq!(pair.standin.user_writes(DIGITS, "STOP").await, 200);
+    crate::helpers::poll(Duration::from_secs(10), "STOPPED", || async {
+        status_of(&pair, "alice").await == pb::WhatsAppStatus::WhatsappStatusStopped
+    })
+    .await;
+    let count = |sql: &'static str| {
+        let pool = pair.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(PHONE)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM numbers WHERE phone_number = $1").await,
+        1
+    );
+    assert!(count("SELECT count(*) FROM inbound WHERE from_number = $1").await >= 1);
+    pair.notifier_client("alice", Role::User)
+        .await
+        .delete_contact(pb::DeleteContactRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM numbers WHERE phone_number = $1").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM inbound WHERE from_number = $1").await,
+        0
+    );
+}
