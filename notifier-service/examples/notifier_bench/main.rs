@@ -192,6 +192,7 @@ async fn publish_at_due_times(
             state: "TASK_STATE_PENDING".into(),
             due_time: Some(at.clone()),
             update_time: at,
+            etag: "1".into(),
             ..TaskJson::default()
         };
         let body = CloudEvent::new(id, EventKind::Due, task, due, Some(due)).to_json();
