@@ -54,21 +54,15 @@ pub(crate) fn message(user: &str, window_open: bool) -> Message {
 
 impl Confirmer {
     pub(crate) async fn run(self, shutdown: CancellationToken) {
-        loop {
-            let wait = match self.run_once().await {
-                Ok(0) => Duration::from_secs(1),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "confirmation round failed");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
+        let wake = self.wake.clone();
+        crate::rounds::run(
+            "confirmation",
+            Duration::from_secs(1),
+            &wake,
+            &shutdown,
+            || self.run_once(),
+        )
+        .await;
     }
 
     /// Sends the requests that are due; how many it took.

@@ -40,21 +40,15 @@ pub(crate) struct InboundWorker {
 
 impl InboundWorker {
     pub(crate) async fn run(self, shutdown: CancellationToken) {
-        loop {
-            let wait = match self.run_once().await {
-                Ok(0) => Duration::from_millis(500),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "inbound round failed");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
+        let wake = self.wake.clone();
+        crate::rounds::run(
+            "inbound",
+            Duration::from_millis(500),
+            &wake,
+            &shutdown,
+            || self.run_once(),
+        )
+        .await;
     }
 
     /// Acts on the reports that are due; how many it took.

@@ -9,7 +9,8 @@
 //! - `delivery`: the engine that sends notifications (pacing, digests, rate,
 //!   retries, fallback); `providers`: Meta, Twilio and `log`.
 //! - `inbound`: acting on webhooks (statuses, Done/Snooze via `task_client`, STOP/START);
-//!   `confirm`: asking a number to confirm before it gets reminders.
+//!   `confirm`: asking a number to confirm before it gets reminders; `rounds`:
+//!   their loop.
 //! - `retention`: forgetting what is finished after `NOTIFIER_RETENTION`.
 //! - `store`: every SQL statement, migrations in `../migrations`.
 //! - `startup`, `config`, `http`: running the process.
@@ -25,6 +26,7 @@ pub(crate) mod http;
 pub(crate) mod inbound;
 pub(crate) mod providers;
 pub(crate) mod retention;
+pub(crate) mod rounds;
 pub(crate) mod service;
 pub mod startup;
 pub(crate) mod store;

@@ -65,27 +65,11 @@ impl MetaProvider {
                 snooze_payload,
             } => {
                 body["type"] = json!("template");
-                body["template"] = json!({
-                    "name": self.template,
-                    "language": { "code": self.language },
-                    "components": [
-                        {
-                            "type": "body",
-                            "parameters": [
-                                { "type": "text", "text": title },
-                                { "type": "text", "text": due },
-                            ],
-                        },
-                        {
-                            "type": "button", "sub_type": "quick_reply", "index": "0",
-                            "parameters": [{ "type": "payload", "payload": done_payload }],
-                        },
-                        {
-                            "type": "button", "sub_type": "quick_reply", "index": "1",
-                            "parameters": [{ "type": "payload", "payload": snooze_payload }],
-                        },
-                    ],
-                });
+                body["template"] = self.template(
+                    &self.template,
+                    &[title, due],
+                    [done_payload, snooze_payload],
+                );
             }
             Message::Interactive {
                 body: text,
@@ -93,14 +77,7 @@ impl MetaProvider {
                 snooze_id,
             } => {
                 body["type"] = json!("interactive");
-                body["interactive"] = json!({
-                    "type": "button",
-                    "body": { "text": text },
-                    "action": { "buttons": [
-                        { "type": "reply", "reply": { "id": done_id, "title": "Done" } },
-                        { "type": "reply", "reply": { "id": snooze_id, "title": "Snooze 1h" } },
-                    ]},
-                });
+                body["interactive"] = buttons(text, [(done_id, "Done"), (snooze_id, "Snooze 1h")]);
             }
             Message::Text { body: text } => {
                 body["type"] = json!("text");
@@ -112,24 +89,8 @@ impl MetaProvider {
                 no_payload,
             } => {
                 body["type"] = json!("template");
-                body["template"] = json!({
-                    "name": self.confirm_template,
-                    "language": { "code": self.language },
-                    "components": [
-                        {
-                            "type": "body",
-                            "parameters": [{ "type": "text", "text": user }],
-                        },
-                        {
-                            "type": "button", "sub_type": "quick_reply", "index": "0",
-                            "parameters": [{ "type": "payload", "payload": yes_payload }],
-                        },
-                        {
-                            "type": "button", "sub_type": "quick_reply", "index": "1",
-                            "parameters": [{ "type": "payload", "payload": no_payload }],
-                        },
-                    ],
-                });
+                body["template"] =
+                    self.template(&self.confirm_template, &[user], [yes_payload, no_payload]);
             }
             Message::ConfirmButtons {
                 body: text,
@@ -137,18 +98,47 @@ impl MetaProvider {
                 no_id,
             } => {
                 body["type"] = json!("interactive");
-                body["interactive"] = json!({
-                    "type": "button",
-                    "body": { "text": text },
-                    "action": { "buttons": [
-                        { "type": "reply", "reply": { "id": yes_id, "title": "Yes" } },
-                        { "type": "reply", "reply": { "id": no_id, "title": "No" } },
-                    ]},
-                });
+                body["interactive"] = buttons(text, [(yes_id, "Yes"), (no_id, "No")]);
             }
         }
         body
     }
+}
+
+impl MetaProvider {
+    /// An approved template: its body parameters, and the payloads of its
+    /// two quick-reply buttons.
+    fn template(&self, name: &str, parameters: &[&String], payloads: [&String; 2]) -> Value {
+        let parameters: Vec<Value> = parameters
+            .iter()
+            .map(|text| json!({ "type": "text", "text": text }))
+            .collect();
+        let mut components = vec![json!({ "type": "body", "parameters": parameters })];
+        for (index, payload) in payloads.iter().enumerate() {
+            components.push(json!({
+                "type": "button", "sub_type": "quick_reply", "index": index.to_string(),
+                "parameters": [{ "type": "payload", "payload": payload }],
+            }));
+        }
+        json!({
+            "name": name,
+            "language": { "code": self.language },
+            "components": components,
+        })
+    }
+}
+
+/// An interactive message with two reply buttons, `(id, title)` each.
+fn buttons(text: &str, replies: [(&String, &str); 2]) -> Value {
+    let buttons: Vec<Value> = replies
+        .iter()
+        .map(|(id, title)| json!({ "type": "reply", "reply": { "id": id, "title": title } }))
+        .collect();
+    json!({
+        "type": "button",
+        "body": { "text": text },
+        "action": { "buttons": buttons },
+    })
 }
 
 #[derive(Deserialize)]
