@@ -15,6 +15,8 @@ CREATE TABLE numbers (
     request_time      timestamptz
 );
 CREATE INDEX numbers_request_due ON numbers (request_next_try) WHERE request_due;
+-- How many numbers one user had asked in the last 24 hours (a bound).
+CREATE INDEX numbers_request_user ON numbers (request_user, request_time);
 
 -- A STOP or START report whose change was committed: a retry only sends
 -- the confirmation.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::domain::{Contact, ContactSpec, FieldViolations, Notification, Status, UserId};
 use crate::error::{Error, Result};
 use crate::store;
+use crate::store::numbers::{Asking, MAX_REQUESTS_PER_USER};
 
 /// One page of notifications; `next_page_token` is empty on the last.
 #[derive(Debug)]
@@ -78,15 +79,22 @@ impl Notifier {
                     .into(),
             ));
         }
-        let (stored, requested) = store::contacts::upsert(&self.pool, &spec, confirmed).await?;
-        if requested {
-            self.confirm.notify_one();
+        let (stored, asking) = store::contacts::upsert(&self.pool, &spec, confirmed).await?;
+        match asking {
+            Asking::Queued => self.confirm.notify_one(),
+            Asking::No => {}
+            Asking::OverUserLimit => return Err(Error::ResourceExhausted {
+                message: format!(
+                    "a user may ask at most {MAX_REQUESTS_PER_USER} numbers to confirm in 24 hours"
+                ),
+                retry_after: None,
+            }),
         }
         tracing::info!(
             user = spec.user.as_str(),
             phone = %spec.phone_number.masked(),
             status = stored.whatsapp_status().name(),
-            requested,
+            ?asking,
             "contact saved"
         );
         Ok(stored)

@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 
+use super::numbers::Asking;
 use crate::domain::{
     Contact, ContactSpec, Locale, NumberState, Pacing, PhoneNumber, QuietHours, UserId, Zone,
 };
@@ -83,13 +84,14 @@ impl ContactRow {
 /// state: `confirmed` (an admin's or service's word) confirms the number; an
 /// opted-in contact whose number has neither confirmed nor sent STOP is
 /// owed a confirmation request, unless one went out in the last 24 hours.
-/// A new number's window is what its own messages to us opened. Returns the contact and whether a
-/// request was queued.
+/// A new number's window is what its own messages to us opened. Returns
+/// the contact and what its number is asked; over the user's limit of
+/// requests nothing is written.
 pub(crate) async fn upsert(
     pool: &PgPool,
     spec: &ContactSpec,
     confirmed: bool,
-) -> anyhow::Result<(Contact, bool)> {
+) -> anyhow::Result<(Contact, Asking)> {
     let mut tx = pool.begin().await.context("contacts: upsert failed")?;
     sqlx::query!(
         "INSERT INTO contacts (user_id, phone_number, time_zone, locale, whatsapp_opt_in, \
@@ -114,7 +116,7 @@ pub(crate) async fn upsert(
     .execute(&mut *tx)
     .await
     .context("contacts: upsert failed")?;
-    let requested = super::numbers::on_upsert(
+    let asking = super::numbers::on_upsert(
         &mut tx,
         &spec.phone_number,
         &spec.user,
@@ -125,8 +127,10 @@ pub(crate) async fn upsert(
     let contact = get(&mut *tx, &spec.user)
         .await?
         .context("contacts: the upserted contact is gone")?;
-    tx.commit().await.context("contacts: upsert failed")?;
-    Ok((contact, requested))
+    if asking != Asking::OverUserLimit {
+        tx.commit().await.context("contacts: upsert failed")?;
+    }
+    Ok((contact, asking))
 }
 
 pub(crate) async fn get(

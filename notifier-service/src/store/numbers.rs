@@ -8,24 +8,40 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::domain::{PhoneNumber, UserId};
 
+/// Numbers one user may have asked to confirm in 24 hours: enough to fix a
+/// typo, too few to message strangers through us.
+pub(crate) const MAX_REQUESTS_PER_USER: i64 = 3;
+
+/// What UpsertContact's number needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asking {
+    /// Nothing: confirmed, stopped, opted out, or asked in the last 24 hours.
+    No,
+    /// A confirmation request was queued.
+    Queued,
+    /// One is needed, but this user asked [`MAX_REQUESTS_PER_USER`] numbers
+    /// in the last 24 hours: the caller rolls back.
+    OverUserLimit,
+}
+
 /// In UpsertContact's transaction: the number's row exists; `confirmed`
 /// confirms it; an opted-in contact whose number neither confirmed nor
-/// stopped is owed a request, at most one per 24 hours. Returns whether a
-/// request was queued.
+/// stopped is owed a request, at most one per number and
+/// [`MAX_REQUESTS_PER_USER`] per user in 24 hours.
 pub(crate) async fn on_upsert(
     conn: &mut PgConnection,
     number: &PhoneNumber,
     user: &UserId,
     opt_in: bool,
     confirmed: bool,
-) -> anyhow::Result<bool> {
-    let queued = sqlx::query_scalar!(
+) -> anyhow::Result<Asking> {
+    let needed = sqlx::query_scalar!(
         "INSERT INTO numbers AS nb (phone_number, confirmed) VALUES ($1, $2) \
          ON CONFLICT (phone_number) DO UPDATE SET confirmed = nb.confirmed OR $2, \
              request_due = nb.request_due AND NOT $2 \
          RETURNING (SELECT $3 AND NOT nb.confirmed AND NOT nb.stopped AND NOT nb.request_due \
              AND (nb.request_time IS NULL OR nb.request_time < now() - interval '24 hours')) \
-             AS \"queue!\"",
+             AS \"needed!\"",
         number.as_str(),
         confirmed,
         opt_in,
@@ -33,19 +49,31 @@ pub(crate) async fn on_upsert(
     .fetch_one(&mut *conn)
     .await
     .context("numbers: cannot record the number")?;
-    if queued {
-        sqlx::query!(
-            "UPDATE numbers SET request_due = true, request_user = $2, \
-                 request_next_try = now(), request_attempts = 0 \
-             WHERE phone_number = $1",
-            number.as_str(),
-            user.as_str(),
-        )
-        .execute(&mut *conn)
-        .await
-        .context("numbers: cannot queue a confirmation request")?;
+    if !needed {
+        return Ok(Asking::No);
     }
-    Ok(queued)
+    let asked = sqlx::query_scalar!(
+        "SELECT count(*) AS \"asked!\" FROM numbers WHERE request_user = $1 \
+             AND (request_due OR request_time > now() - interval '24 hours')",
+        user.as_str(),
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .context("numbers: cannot count a user's requests")?;
+    if asked >= MAX_REQUESTS_PER_USER {
+        return Ok(Asking::OverUserLimit);
+    }
+    sqlx::query!(
+        "UPDATE numbers SET request_due = true, request_user = $2, \
+             request_next_try = now(), request_attempts = 0 \
+         WHERE phone_number = $1",
+        number.as_str(),
+        user.as_str(),
+    )
+    .execute(&mut *conn)
+    .await
+    .context("numbers: cannot queue a confirmation request")?;
+    Ok(Asking::Queued)
 }
 
 /// STOP (or No) and START (or Yes) from a number, applied in one

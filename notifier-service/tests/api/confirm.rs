@@ -237,3 +237,46 @@ async fn delete_contact_forgets_the_number_at_once() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_user_may_ask_at_most_three_numbers_a_day() {
+    let pair = spawn_pair().await;
+    let mut mallory = pair.notifier_client("mallory", Role::User).await;
+    for i in 0..3 {
+        let contact = pb::Contact {
+            phone_number: format!("+1415555{:04}", 300 + i),
+            ..opted_in("")
+        };
+        upsert(&mut mallory, contact, false).await;
+    }
+    let fourth = pb::Contact {
+        phone_number: "+14155550399".into(),
+        ..opted_in("")
+    };
+    let status = mallory
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(fourth),
+            confirmed: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("at most 3 numbers"));
+    // Nothing was written: the contact keeps the third number.
+    let kept = mallory
+        .get_contact(pb::GetContactRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.phone_number, "+14155550302");
+    pair.standin
+        .wait_for(Duration::from_secs(10), "three requests", |s| s.len() == 3)
+        .await;
+    // Another user is not held by mallory's limit.
+    upsert(
+        &mut pair.notifier_client("alice", Role::User).await,
+        opted_in(""),
+        false,
+    )
+    .await;
+}
