@@ -114,12 +114,12 @@ pub struct Service {
     pub rpc_timeout: Duration,
 }
 
-/// Serves until `shutdown` is cancelled; then health turns NOT_SERVING, the
-/// listeners close, in-flight RPCs finish and `workers` (which watch the
-/// same token) end, all within [`SHUTDOWN_DEADLINE`].
 /// Concurrent RPCs (streams) on one HTTP/2 connection.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 512;
 
+/// Serves until `shutdown` is cancelled; then health turns NOT_SERVING, the
+/// listeners close, in-flight RPCs finish and `workers` (which watch the
+/// same token) end, all within [`SHUTDOWN_DEADLINE`].
 pub async fn run(
     listeners: Listeners,
     service: Service,
