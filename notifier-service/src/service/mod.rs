@@ -83,12 +83,14 @@ impl Notifier {
         match asking {
             Asking::Queued => self.confirm.notify_one(),
             Asking::No => {}
-            Asking::OverUserLimit => return Err(Error::ResourceExhausted {
-                message: format!(
+            Asking::OverUserLimit => {
+                return Err(Error::ResourceExhausted {
+                    message: format!(
                     "a user may ask at most {MAX_REQUESTS_PER_USER} numbers to confirm in 24 hours"
                 ),
-                retry_after: None,
-            }),
+                    retry_after: None,
+                })
+            }
         }
         tracing::info!(
             user = spec.user.as_str(),
