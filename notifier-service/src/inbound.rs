@@ -61,11 +61,26 @@ impl InboundWorker {
     }
 
     async fn act(&self, report: &Pending) -> anyhow::Result<()> {
+        if report.attempts == 1 && report.kind != ReportKind::Status {
+            self.mark_read(report).await;
+        }
         match report.kind {
             ReportKind::Status => self.apply_status(report).await,
             ReportKind::Done | ReportKind::Snooze => self.press(report).await,
             ReportKind::Stop | ReportKind::Start => self.opt(report).await,
             ReportKind::Text => Ok(inbound::finish(&self.pool, &report.key, None).await?),
+        }
+    }
+
+    /// Every inbound message is marked read, once, as a person would read
+    /// it; best effort (a failure is logged: the message is still acted on).
+    async fn mark_read(&self, report: &Pending) {
+        let Some(message_id) = report.key.strip_prefix("meta:message:") else {
+            return;
+        };
+        self.limiter.acquire().await;
+        if let Err(e) = self.replies.mark_read(message_id).await {
+            tracing::warn!(error = %e, "cannot mark an inbound message read");
         }
     }
 

@@ -92,6 +92,8 @@ pub struct Sent {
 #[derive(Default)]
 struct Ledger {
     sent: Vec<Sent>,
+    /// Inbound message ids marked read (`status: read`).
+    reads: Vec<String>,
     /// Every request, accepted or not: (recipient, time).
     requests: Vec<(String, DateTime<Utc>)>,
     refused: HashMap<i64, usize>,
@@ -155,6 +157,11 @@ impl CloudApi {
     /// How many messages it accepted (cheap: no copies).
     pub fn sent_count(&self) -> usize {
         self.ledger().sent.len()
+    }
+
+    /// The inbound message ids the notifier marked read.
+    pub fn reads(&self) -> Vec<String> {
+        self.ledger().reads.clone()
     }
 
     pub fn sent_to(&self, digits: &str) -> Vec<Sent> {
@@ -278,6 +285,15 @@ async fn meta_messages(
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return graph_error(400, 100, "(#100) The request body is not JSON");
     };
+    // Marking an inbound message read: no recipient, no message sent.
+    if body["status"] == "read" {
+        let id = body["message_id"].as_str().unwrap_or_default();
+        if body["messaging_product"] != "whatsapp" || !id.starts_with("wamid.") {
+            return graph_error(400, 100, "(#100) Invalid parameter: message_id");
+        }
+        api.ledger().reads.push(id.to_owned());
+        return (StatusCode::OK, Json(json!({ "success": true })));
+    }
     let to = body["to"]
         .as_str()
         .unwrap_or_default()

@@ -223,6 +223,34 @@ impl Provider for MetaProvider {
             Err(_) => Err(SendError::http(status)),
         }
     }
+
+    async fn mark_read(&self, message_id: &str) -> Result<(), SendError> {
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        });
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth(self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SendError::transport(&e))?;
+        let (status, retry_after, bytes) = super::read_answer(response).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        match serde_json::from_slice::<Refused>(&bytes) {
+            Ok(refused) => Err(SendError {
+                class: classify_meta_code(refused.error.code).with_retry_after(retry_after),
+                code: Some(refused.error.code),
+                detail: refused.error.message,
+            }),
+            Err(_) => Err(SendError::http(status)),
+        }
+    }
 }
 
 /// What each Cloud API error code means for the sender (README, "Retries").

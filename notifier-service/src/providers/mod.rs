@@ -174,6 +174,12 @@ pub(crate) trait Provider: Send + Sync {
 
     /// Sends one message; the provider's message id on success.
     async fn send(&self, to: &PhoneNumber, message: &Message) -> Result<String, SendError>;
+
+    /// Marks an inbound message read (the blue ticks), where the provider
+    /// can: Meta's Cloud API can, Twilio's WhatsApp API and `log` cannot.
+    async fn mark_read(&self, _message_id: &str) -> Result<(), SendError> {
+        Ok(())
+    }
 }
 
 /// An HTTP client with the timeouts reqwest leaves unset.

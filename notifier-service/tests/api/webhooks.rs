@@ -264,3 +264,28 @@ async fn an_oversized_or_slow_webhook_is_refused_while_a_normal_one_is_answered(
         String::from_utf8_lossy(&answer[..n])
     );
 }
+
+#[tokio::test]
+async fn every_inbound_message_is_marked_read_once() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    assert_eq!(pair.standin.user_writes(DIGITS, "hello").await, 200);
+    assert_eq!(pair.standin.user_writes(DIGITS, "STOP").await, 200);
+    crate::helpers::poll(Duration::from_secs(10), "two reads", || async {
+        pair.standin.reads().len() == 2
+    })
+    .await;
+    let reads = pair.standin.reads();
+    assert!(
+        reads.iter().all(|id| id.starts_with("wamid.in.")),
+        "{reads:?}"
+    );
+    assert_ne!(reads[0], reads[1]);
+    // Status reports (sent, delivered) are not messages: none is marked read.
+    pair.contact("carol", "+14155550188").await;
+    let event = TestEvent::due("carol", "Delivered");
+    pair.publish_event(&event).await;
+    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
+    assert_eq!(pair.standin.reads().len(), 2);
+}
