@@ -122,7 +122,62 @@ impl InboundWorker {
     /// Done or Snooze on a reminder: every task of that message, if the
     /// button was pressed by the number the message went to.
     async fn press(&self, report: &Pending) -> anyhow::Result<()> {
-        let finish = |note: &'static str| inbound::finish(&self.pool, &report.key, Some(note));
+        if !report.applied {
+            let acted = self.press_actions(report).await?;
+            if !acted {
+                return Ok(());
+            }
+            inbound::mark_applied(&self.pool, &report.key).await?;
+        }
+        self.acknowledge(report).await
+    }
+
+    /// A Done or Snooze press answered like a person would: a reaction on
+    /// it (✅, ⏰), once the recipient's 6-second slot is free; best effort.
+    async fn acknowledge(&self, report: &Pending) -> anyhow::Result<()> {
+        let Some(from) = &report.from_number else {
+            return inbound::finish(&self.pool, &report.key, None).await;
+        };
+        if let Some(free) =
+            contacts::reserve_slot_by_number(&self.pool, from, RECIPIENT_GAP).await?
+        {
+            return inbound::retry_at(
+                &self.pool,
+                &report.key,
+                free,
+                "the reaction waits for the slot",
+            )
+            .await;
+        }
+        let emoji = if report.kind == ReportKind::Done {
+            "✅"
+        } else {
+            "⏰"
+        };
+        let message_id = report
+            .key
+            .strip_prefix("meta:message:")
+            .or_else(|| report.key.strip_prefix("twilio:message:"))
+            .unwrap_or_default();
+        self.limiter.acquire().await;
+        let reaction = Message::Reaction {
+            message_id: message_id.to_owned(),
+            emoji: emoji.to_owned(),
+        };
+        if let Err(e) = self.replies.send(from, &reaction).await {
+            tracing::warn!(error = %e, "cannot react to a button press");
+        }
+        inbound::finish(&self.pool, &report.key, None).await
+    }
+
+    /// The press's actions; `false` when the report was finished or
+    /// scheduled again instead (nothing to acknowledge now).
+    async fn press_actions(&self, report: &Pending) -> anyhow::Result<bool> {
+        let finish = |note: &'static str| async move {
+            inbound::finish(&self.pool, &report.key, Some(note))
+                .await
+                .map(|()| false)
+        };
         let (Some(from), Some(reference)) = (&report.from_number, &report.reference) else {
             return finish("a button without a sender or reference").await;
         };
@@ -171,19 +226,14 @@ impl InboundWorker {
             Some(why) if report.attempts < ACTION_TRIES => {
                 let delay = chrono::Duration::seconds(i64::from(report.attempts.min(30)));
                 inbound::retry_at(&self.pool, &report.key, Utc::now() + delay, &why).await?;
+                Ok(false)
             }
             Some(why) => {
                 tracing::error!(why, "gave up on a button's action");
-                inbound::finish(
-                    &self.pool,
-                    &report.key,
-                    Some("task-service unreachable; gave up"),
-                )
-                .await?;
+                finish("task-service unreachable; gave up").await
             }
-            None => inbound::finish(&self.pool, &report.key, None).await?,
+            None => Ok(true),
         }
-        Ok(())
     }
 
     /// STOP (or No) and START (or Yes): the change and the report marked

@@ -38,6 +38,15 @@ pub fn check_message(
     match kind {
         "template" => check_template(&body["template"], templates)?,
         "interactive" => check_interactive(&body["interactive"])?,
+        "reaction" => {
+            let id = body["reaction"]["message_id"].as_str().unwrap_or_default();
+            if !id.starts_with("wamid.") || text_len(&body["reaction"]["emoji"]) == 0 {
+                return Err(refuse(
+                    131_009,
+                    "(#131009) Parameter value is not valid: reaction",
+                ));
+            }
+        }
         "text" => {
             let n = text_len(&body["text"]["body"]);
             if n == 0 || n > 4096 {

@@ -100,6 +100,10 @@ impl MetaProvider {
                 body["type"] = json!("interactive");
                 body["interactive"] = buttons(text, [(yes_id, "Yes"), (no_id, "No")]);
             }
+            Message::Reaction { message_id, emoji } => {
+                body["type"] = json!("reaction");
+                body["reaction"] = json!({ "message_id": message_id, "emoji": emoji });
+            }
         }
         body
     }

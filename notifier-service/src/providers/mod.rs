@@ -49,6 +49,8 @@ pub(crate) enum Message {
         yes_id: String,
         no_id: String,
     },
+    /// An emoji reaction to one of the user's messages (inside the window).
+    Reaction { message_id: String, emoji: String },
 }
 
 /// The payloads of the confirmation's Yes and No (webhooks read them back).
@@ -63,6 +65,7 @@ impl Message {
             Message::Text { .. } => "text",
             Message::ConfirmTemplate { .. } => "confirm_template",
             Message::ConfirmButtons { .. } => "confirm_buttons",
+            Message::Reaction { .. } => "reaction",
         }
     }
 }

@@ -143,6 +143,10 @@ impl TwilioProvider {
             ) => {
                 form.push(("Body", body.clone()));
             }
+            // No reactions through Twilio: the emoji as a text.
+            (Message::Reaction { emoji, .. }, _) => {
+                form.push(("Body", emoji.clone()));
+            }
             // No Content template for it: the words ask for START or STOP,
             // which Twilio's inbound path reads like the buttons.
             (Message::ConfirmTemplate { user, .. }, _) => {

@@ -66,6 +66,8 @@ pub(crate) struct Pending {
     pub detail: Option<String>,
     pub error: Option<String>,
     pub attempts: i32,
+    /// Its action was taken (a retry only acknowledges it).
+    pub applied: bool,
 }
 
 /// Takes up to `limit` reports to act on, each held for `lease`.
@@ -81,7 +83,8 @@ pub(crate) async fn claim(
          UPDATE inbound i SET next_try_time = now() + make_interval(secs => $2), \
              attempts = i.attempts + 1 \
          FROM picked WHERE i.key = picked.key \
-         RETURNING i.key, i.kind, i.from_number, i.reference, i.detail, i.error, i.attempts",
+         RETURNING i.key, i.kind, i.from_number, i.reference, i.detail, i.error, i.attempts, \
+             i.applied",
         limit,
         lease.as_secs_f64(),
     )
@@ -101,6 +104,7 @@ pub(crate) async fn claim(
                 detail: r.detail,
                 error: r.error,
                 attempts: r.attempts,
+                applied: r.applied,
             })
         })
         .collect()
@@ -116,6 +120,15 @@ pub(crate) async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyh
     .execute(pool)
     .await
     .context("cannot finish a report")?;
+    Ok(())
+}
+
+/// The report's action was taken: a retry only acknowledges it.
+pub(crate) async fn mark_applied(pool: &PgPool, key: &str) -> anyhow::Result<()> {
+    sqlx::query!("UPDATE inbound SET applied = true WHERE key = $1", key)
+        .execute(pool)
+        .await
+        .context("cannot mark a report applied")?;
     Ok(())
 }
 

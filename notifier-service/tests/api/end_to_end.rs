@@ -149,6 +149,20 @@ async fn a_reminder_due_in_seconds_arrives_as_a_template_on_time_and_done_comple
         200
     );
     wait_task_state(&pair, &mut tasks, &task.id, pb::TaskState::Completed).await;
+    // Acknowledged like a person would: ✅ on the press (once the number's
+    // 6-second slot after the reminder is free).
+    let reacted = pair
+        .standin
+        .wait_for(Duration::from_secs(15), "the ✅ reaction", |sent| {
+            sent.iter().any(|m| m.kind == "reaction")
+        })
+        .await;
+    let reaction = reacted.iter().find(|m| m.kind == "reaction").unwrap();
+    assert_eq!(reaction.body["reaction"]["emoji"], "✅");
+    assert!(reaction.body["reaction"]["message_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("wamid.in."));
 }
 
 #[tokio::test]
@@ -209,6 +223,12 @@ async fn after_an_inbound_message_the_reminder_has_reply_buttons_and_snooze_snoo
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    pair.standin
+        .wait_for(Duration::from_secs(15), "the ⏰ reaction", |sent| {
+            sent.iter()
+                .any(|m| m.kind == "reaction" && m.body["reaction"]["emoji"] == "⏰")
+        })
+        .await;
     let snoozes: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound WHERE kind = 'snooze' AND done_time IS NOT NULL AND last_error IS NULL")
         .fetch_one(&pair.pool)
         .await
