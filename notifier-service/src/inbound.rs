@@ -13,8 +13,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{RateLimiter, RECIPIENT_GAP};
-use crate::domain::ReportKind;
 use crate::domain::Status;
+use crate::domain::{ReportKind, WhatsAppStatus};
 use crate::providers::{Message, Provider};
 use crate::store::inbound::{self, Pending};
 use crate::store::{contacts, notifications, numbers};
@@ -28,6 +28,10 @@ const UNKNOWN_MESSAGE_TRIES: i32 = 60;
 /// A Done or Snooze that task-service cannot take now is retried this often.
 const ACTION_TRIES: i32 = 20;
 const SNOOZE: Duration = Duration::from_secs(3600);
+/// What `help` answers: what can be sent here.
+const HELP: &str = "TodoGenie: press Done on a reminder to complete the task, or Snooze to \
+hear of it again in an hour. Send STOP to stop reminders here, START to get them again, and \
+HELP for this message.";
 
 #[derive(Clone)]
 pub(crate) struct InboundWorker {
@@ -68,7 +72,7 @@ impl InboundWorker {
             ReportKind::Status => self.apply_status(report).await,
             ReportKind::Done | ReportKind::Snooze => self.press(report).await,
             ReportKind::Stop | ReportKind::Start => self.opt(report).await,
-            ReportKind::Text => Ok(inbound::finish(&self.pool, &report.key, None).await?),
+            ReportKind::Text => self.text(report).await,
         }
     }
 
@@ -234,6 +238,37 @@ impl InboundWorker {
             }
             None => Ok(true),
         }
+    }
+
+    /// A message in words from a confirmed contact's number: `help` (or
+    /// `?`) answers what can be sent; anything else is only recorded for now.
+    async fn text(&self, report: &Pending) -> anyhow::Result<()> {
+        let (Some(from), Some(text)) = (&report.from_number, report.detail.as_deref()) else {
+            return inbound::finish(&self.pool, &report.key, None).await;
+        };
+        let command = text.trim().to_lowercase();
+        if !matches!(command.as_str(), "help" | "?") {
+            return inbound::finish(&self.pool, &report.key, None).await;
+        }
+        let confirmed = contacts::for_number(&self.pool, from)
+            .await?
+            .iter()
+            .any(|c| c.whatsapp_status() == WhatsAppStatus::Confirmed);
+        if !confirmed {
+            return inbound::finish(&self.pool, &report.key, Some("not a confirmed number")).await;
+        }
+        if let Some(free) =
+            contacts::reserve_slot_by_number(&self.pool, from, RECIPIENT_GAP).await?
+        {
+            return inbound::retry_at(&self.pool, &report.key, free, "help waits for the slot")
+                .await;
+        }
+        self.limiter.acquire().await;
+        let help = Message::Text { body: HELP.into() };
+        if let Err(e) = self.replies.send(from, &help).await {
+            tracing::warn!(error = %e, "cannot answer help");
+        }
+        inbound::finish(&self.pool, &report.key, None).await
     }
 
     /// STOP (or No) and START (or Yes): the change and the report marked

@@ -175,6 +175,22 @@ pub(crate) async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool>
     Ok(number.is_some())
 }
 
+/// The contacts naming this number.
+pub(crate) async fn for_number(
+    pool: &PgPool,
+    number: &PhoneNumber,
+) -> anyhow::Result<Vec<Contact>> {
+    let rows = contact_query!(
+        "SELECT ",
+        " FROM contacts WHERE phone_number = $1",
+        number.as_str()
+    )
+    .fetch_all(pool)
+    .await
+    .context("contacts: for_number failed")?;
+    Ok(rows.into_iter().map(ContactRow::into_contact).collect())
+}
+
 /// The contacts of these users, with their pacing state.
 pub(crate) async fn for_users(pool: &PgPool, users: &[String]) -> anyhow::Result<Vec<Contact>> {
     let rows = contact_query!("SELECT ", " FROM contacts WHERE user_id = ANY($1)", users)

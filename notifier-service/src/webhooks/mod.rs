@@ -100,6 +100,12 @@ pub(crate) fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
     parsed.unwrap_or((ReportKind::Text, None))
 }
 
+/// What a text message said, kept for acting on it (commands, and tasks
+/// written in words): WhatsApp's own limit, 4,096 characters.
+pub(crate) fn text_detail(kind: ReportKind, body: &str) -> Option<String> {
+    (kind == ReportKind::Text).then(|| body.chars().take(4096).collect())
+}
+
 /// STOP and START (any case, surrounding space ignored); anything else is text.
 pub(crate) fn text_kind(body: &str) -> ReportKind {
     match body.trim().to_ascii_uppercase().as_str() {

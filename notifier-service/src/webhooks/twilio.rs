@@ -12,7 +12,7 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use super::{parse_button, record, text_kind, WebhookState};
+use super::{parse_button, record, text_detail, text_kind, WebhookState};
 use crate::domain::PhoneNumber;
 use crate::domain::ReportKind;
 use crate::store::inbound::Report;
@@ -142,9 +142,16 @@ pub(crate) fn parse(params: &[(String, String)]) -> Result<Vec<Report>, String> 
         }
     }
     let from = PhoneNumber::from_provider(get("From").ok_or("no From")?)?;
-    let (kind, reference) = match get("ButtonPayload").filter(|p| !p.is_empty()) {
-        Some(payload) => parse_button(payload),
-        None => (text_kind(get("Body").unwrap_or_default()), None),
+    let body = get("Body").unwrap_or_default();
+    let (kind, reference, detail) = match get("ButtonPayload").filter(|p| !p.is_empty()) {
+        Some(payload) => {
+            let (kind, reference) = parse_button(payload);
+            (kind, reference, None)
+        }
+        None => {
+            let kind = text_kind(body);
+            (kind, None, text_detail(kind, body))
+        }
     };
     Ok(vec![Report {
         key: format!("twilio:message:{sid}"),
@@ -152,7 +159,7 @@ pub(crate) fn parse(params: &[(String, String)]) -> Result<Vec<Report>, String> 
         kind,
         from_number: Some(from),
         reference,
-        detail: None,
+        detail,
         error: None,
         time: Utc::now(),
     }])

@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{parse_button, record, text_kind, WebhookState};
+use super::{parse_button, record, text_detail, text_kind, WebhookState};
 use crate::domain::PhoneNumber;
 use crate::domain::ReportKind;
 use crate::store::inbound::Report;
@@ -216,10 +216,16 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
                 .and_then(|i| i.button_reply)
                 .map(|reply| reply.id)
                 .or(message.button.map(|b| b.payload));
-            let (kind, reference) = match (button, message.text) {
-                (Some(payload), _) => parse_button(&payload),
-                (None, Some(text)) => (text_kind(&text.body), None),
-                (None, None) => (ReportKind::Text, None),
+            let (kind, reference, detail) = match (button, message.text) {
+                (Some(payload), _) => {
+                    let (kind, reference) = parse_button(&payload);
+                    (kind, reference, None)
+                }
+                (None, Some(text)) => {
+                    let kind = text_kind(&text.body);
+                    (kind, None, text_detail(kind, &text.body))
+                }
+                (None, None) => (ReportKind::Text, None, None),
             };
             reports.push(Report {
                 key: format!("meta:message:{}", message.id),
@@ -227,7 +233,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
                 kind,
                 from_number: Some(from),
                 reference,
-                detail: None,
+                detail,
                 error: None,
                 time: unix_time(&message.timestamp),
             });

@@ -289,3 +289,42 @@ async fn every_inbound_message_is_marked_read_once() {
         .await;
     assert_eq!(pair.standin.reads().len(), 2);
 }
+
+#[tokio::test]
+async fn help_is_answered_to_a_confirmed_number_only() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    assert_eq!(pair.standin.user_writes(DIGITS, " Help ").await, 200);
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(10), "the help text", |s| !s.is_empty())
+        .await;
+    assert_eq!(sent[0].kind, "text");
+    assert!(sent[0].body["text"]["body"]
+        .as_str()
+        .unwrap()
+        .contains("STOP"));
+    // A stranger asking gets nothing (yet: issue 11's one answer a day).
+    assert_eq!(pair.standin.user_writes("14155550177", "?").await, 200);
+    let pool = pair.pool.clone();
+    crate::helpers::poll(
+        Duration::from_secs(10),
+        "the stranger's report handled",
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT last_error FROM inbound WHERE from_number = '+14155550177' \
+                 AND done_time IS NOT NULL",
+                )
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+                .flatten()
+                .is_some()
+            }
+        },
+    )
+    .await;
+    assert_eq!(pair.standin.sent_to("14155550177").len(), 0);
+}
