@@ -103,12 +103,14 @@ async fn main() -> anyhow::Result<()> {
     .execute(&mut conn)
     .await?;
     sqlx::query(
-        "INSERT INTO numbers (phone_number, confirmed) SELECT phone_number, true FROM contacts",
+        "INSERT INTO confirmations (phone_number, user_id) SELECT phone_number, user_id FROM contacts",
     )
     .execute(&mut conn)
     .await?;
     sqlx::query("ANALYZE contacts").execute(&mut conn).await?;
-    sqlx::query("ANALYZE numbers").execute(&mut conn).await?;
+    sqlx::query("ANALYZE confirmations")
+        .execute(&mut conn)
+        .await?;
 
     let due_start = Utc::now() + chrono::Duration::seconds(3);
     let due_of = |user: usize| {

@@ -18,8 +18,8 @@ macro_rules! contact_query {
             $head + "user_id, phone_number, time_zone, locale, whatsapp_opt_in, quiet_start, \
                 quiet_end, window_expire_time, next_send_time, pair_limited, create_time, \
                 update_time, \
-                coalesce((SELECT nb.confirmed FROM numbers nb \
-                    WHERE nb.phone_number = contacts.phone_number), false) AS \"confirmed!\", \
+                EXISTS (SELECT FROM confirmations cf WHERE cf.phone_number = contacts.phone_number \
+                    AND cf.user_id = contacts.user_id) AS \"confirmed!\", \
                 coalesce((SELECT nb.stopped FROM numbers nb \
                     WHERE nb.phone_number = contacts.phone_number), false) AS \"stopped!\"" + $tail
             $(, $arg)*
@@ -81,8 +81,9 @@ impl ContactRow {
 }
 
 /// Creates or replaces a contact, in one transaction with its number's
-/// state: `confirmed` (an admin's or service's word) confirms the number; an
-/// opted-in contact whose number has neither confirmed nor sent STOP is
+/// state: `confirmed` (an admin's or service's word) confirms the number
+/// for this user; an opted-in contact whose number has neither confirmed
+/// for this user nor sent STOP is
 /// owed a confirmation request, unless one went out in the last 24 hours.
 /// A new number's window is what its own messages to us opened. Returns
 /// the contact and what its number is asked; over the user's limit of
@@ -160,6 +161,14 @@ pub(crate) async fn delete(pool: &PgPool, user: &UserId) -> anyhow::Result<bool>
     .await
     .context("contacts: delete failed")?;
     if let Some(number) = &number {
+        sqlx::query!(
+            "DELETE FROM confirmations WHERE phone_number = $1 AND user_id = $2",
+            number,
+            user.as_str(),
+        )
+        .execute(&mut *tx)
+        .await
+        .context("contacts: cannot forget the confirmation")?;
         sqlx::query!(
             "WITH unused AS (SELECT $1::text AS n \
                  WHERE NOT EXISTS (SELECT FROM contacts WHERE phone_number = $1)), \

@@ -1,6 +1,6 @@
-//! The `numbers` table: what a phone number itself said (it confirmed, or
-//! it sent STOP), and the confirmation request it is owed, claimed with a
-//! lease by the confirmer.
+//! The `numbers` and `confirmations` tables: what a phone number itself
+//! said (which users it confirmed for; that it sent STOP), and the
+//! confirmation request it is owed, claimed with a lease by the confirmer.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -25,7 +25,8 @@ pub(crate) enum Asking {
 }
 
 /// In UpsertContact's transaction: the number's row exists; `confirmed`
-/// confirms it; an opted-in contact whose number neither confirmed nor
+/// confirms it for `user`; an opted-in contact whose number neither
+/// confirmed for `user` nor
 /// stopped is owed a request, at most one per number and
 /// [`MAX_REQUESTS_PER_USER`] per user in 24 hours.
 pub(crate) async fn on_upsert(
@@ -35,16 +36,28 @@ pub(crate) async fn on_upsert(
     opt_in: bool,
     confirmed: bool,
 ) -> anyhow::Result<Asking> {
+    if confirmed {
+        sqlx::query!(
+            "INSERT INTO confirmations (phone_number, user_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+            number.as_str(),
+            user.as_str(),
+        )
+        .execute(&mut *conn)
+        .await
+        .context("numbers: cannot record a confirmation")?;
+    }
     let needed = sqlx::query_scalar!(
-        "INSERT INTO numbers AS nb (phone_number, confirmed) VALUES ($1, $2) \
-         ON CONFLICT (phone_number) DO UPDATE SET confirmed = nb.confirmed OR $2, \
-             request_due = nb.request_due AND NOT $2 \
-         RETURNING (SELECT $3 AND NOT nb.confirmed AND NOT nb.stopped AND NOT nb.request_due \
+        "INSERT INTO numbers AS nb (phone_number) VALUES ($1) \
+         ON CONFLICT (phone_number) DO UPDATE SET phone_number = EXCLUDED.phone_number \
+         RETURNING (SELECT $2 AND NOT nb.stopped AND NOT nb.request_due \
+             AND NOT EXISTS (SELECT FROM confirmations cf \
+                 WHERE cf.phone_number = $1 AND cf.user_id = $3) \
              AND (nb.request_time IS NULL OR nb.request_time < now() - interval '24 hours')) \
              AS \"needed!\"",
         number.as_str(),
-        confirmed,
         opt_in,
+        user.as_str(),
     )
     .fetch_one(&mut *conn)
     .await
@@ -78,8 +91,8 @@ pub(crate) async fn on_upsert(
 
 /// STOP (or No) and START (or Yes) from a number, applied in one
 /// transaction with its report marked applied: a report already applied
-/// changes nothing again. START confirms the number and lifts a STOP; STOP
-/// holds until START. Returns how many contacts use the number.
+/// changes nothing again. START lifts a STOP and confirms the number for
+/// the user its request named; STOP holds until START. Returns how many contacts use the number.
 pub(crate) async fn apply_opt(
     pool: &PgPool,
     report_key: &str,
@@ -96,10 +109,16 @@ pub(crate) async fn apply_opt(
     .context("numbers: cannot mark the report applied")?
     .is_some();
     if first {
+        // START (or Yes) confirms for the user the number was asked about,
+        // if it was asked; it never confirms for users it was not asked about.
         sqlx::query!(
-            "INSERT INTO numbers AS nb (phone_number, confirmed, stopped) VALUES ($1, $2, NOT $2) \
-             ON CONFLICT (phone_number) DO UPDATE SET \
-                 confirmed = nb.confirmed OR $2, stopped = NOT $2, request_due = false",
+            "WITH number AS ( \
+                 INSERT INTO numbers AS nb (phone_number, stopped) VALUES ($1, NOT $2) \
+                 ON CONFLICT (phone_number) DO UPDATE SET stopped = NOT $2, request_due = false \
+                 RETURNING nb.request_user) \
+             INSERT INTO confirmations (phone_number, user_id) \
+             SELECT $1, request_user FROM number WHERE $2 AND request_user IS NOT NULL \
+             ON CONFLICT DO NOTHING",
             number.as_str(),
             start,
         )

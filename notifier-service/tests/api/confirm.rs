@@ -280,3 +280,38 @@ async fn a_user_may_ask_at_most_three_numbers_a_day() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_number_confirmed_for_one_user_is_not_confirmed_for_another() {
+    let pair = spawn_pair().await;
+    // alice's number, confirmed for alice (vouched for by a service).
+    pair.contact("alice", PHONE).await;
+    // mallory types the same number in: PENDING, and her reminders skip.
+    let mut mallory = pair.notifier_client("mallory", Role::User).await;
+    let hers = upsert(&mut mallory, opted_in(""), false).await;
+    assert_eq!(
+        hers.whatsapp_status(),
+        pb::WhatsAppStatus::WhatsappStatusPending
+    );
+    let event = TestEvent::due("mallory", "Spam");
+    pair.publish_event(&event).await;
+    let (_, _, why, _) = pair
+        .wait_status(event.task_id, "SKIPPED", Duration::from_secs(10))
+        .await;
+    assert!(why.unwrap().contains("WHATSAPP_STATUS_PENDING"));
+    // The request names mallory; the number's owner says No.
+    let sent = pair
+        .standin
+        .wait_for(Duration::from_secs(10), "mallory's request", |s| {
+            !s.is_empty()
+        })
+        .await;
+    assert_eq!(
+        sent[0].body["template"]["components"][0]["parameters"][0]["text"],
+        "mallory"
+    );
+    assert_eq!(
+        status_of(&pair, "alice").await,
+        pb::WhatsAppStatus::WhatsappStatusConfirmed
+    );
+}
