@@ -80,18 +80,3 @@ pub async fn next_fire_time(
     .await
     .context("cannot read the next fire time")
 }
-
-/// The pending fire times of a task, ascending.
-pub async fn pending_times(
-    executor: impl sqlx::PgExecutor<'_>,
-    task_id: Uuid,
-) -> anyhow::Result<Vec<(DateTime<Utc>, String)>> {
-    let rows = sqlx::query!(
-        "SELECT fire_time, source FROM reminders WHERE task_id = $1 ORDER BY fire_time",
-        task_id
-    )
-    .fetch_all(executor)
-    .await
-    .context("cannot read reminders")?;
-    Ok(rows.into_iter().map(|r| (r.fire_time, r.source)).collect())
-}
