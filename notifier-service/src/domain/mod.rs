@@ -6,6 +6,7 @@
 mod contact;
 mod event;
 mod notification;
+pub(crate) mod phrase;
 mod report;
 
 pub(crate) use contact::{
