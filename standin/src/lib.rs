@@ -219,6 +219,20 @@ impl CloudApi {
         self.webhooks.button(digits, id, quick_reply).await
     }
 
+    /// The user sends a sticker: the window opens, nothing is asked.
+    pub async fn user_sends_sticker(&self, digits: &str) -> u16 {
+        self.open_window(digits);
+        let payload = self.webhooks.sticker_payload(digits);
+        self.webhooks.post(&payload).await
+    }
+
+    /// The user picks the row `id` of a list message.
+    pub async fn user_picks(&self, digits: &str, id: &str) -> u16 {
+        self.open_window(digits);
+        let payload = self.webhooks.list_reply_payload(digits, id);
+        self.webhooks.post(&payload).await
+    }
+
     /// Waits until `predicate` holds for what was sent, or panics at `within`.
     pub async fn wait_for(
         &self,

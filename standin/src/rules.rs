@@ -129,8 +129,14 @@ fn check_template(template: &Value, templates: &[(&str, usize)]) -> Result<(), R
 }
 
 fn check_interactive(interactive: &Value) -> Result<(), Refusal> {
+    if interactive["type"] == "list" {
+        return check_list(interactive);
+    }
     if interactive["type"] != "button" {
-        return Err(refuse(131_009, "(#131009) interactive.type must be button"));
+        return Err(refuse(
+            131_009,
+            "(#131009) interactive.type must be button or list",
+        ));
     }
     let n = text_len(&interactive["body"]["text"]);
     if n == 0 || n > 1024 {
@@ -164,6 +170,53 @@ fn check_interactive(interactive: &Value) -> Result<(), Refusal> {
                 "(#131009) reply buttons need unique ids (≤256) and titles (≤20)",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A list message: body ≤ 4,096, button ≤ 20, 1 to 10 rows in all, each
+/// with a unique id (≤ 200), a title (≤ 24) and a description (≤ 72).
+fn check_list(interactive: &Value) -> Result<(), Refusal> {
+    let invalid = |what: &str| {
+        refuse(
+            131_009,
+            format!("(#131009) Parameter value is not valid: {what}"),
+        )
+    };
+    let n = text_len(&interactive["body"]["text"]);
+    if n == 0 || n > 4096 {
+        return Err(invalid("interactive.body.text"));
+    }
+    let button = text_len(&interactive["action"]["button"]);
+    if button == 0 || button > 20 {
+        return Err(invalid("interactive.action.button"));
+    }
+    let sections = interactive["action"]["sections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if sections.is_empty() || sections.len() > 10 {
+        return Err(invalid("interactive.action.sections"));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for section in &sections {
+        if text_len(&section["title"]) > 24 {
+            return Err(invalid("section title"));
+        }
+        for row in section["rows"].as_array().cloned().unwrap_or_default() {
+            let id = row["id"].as_str().unwrap_or_default().to_owned();
+            let title = text_len(&row["title"]);
+            if !(1..=200).contains(&id.chars().count())
+                || !(1..=24).contains(&title)
+                || text_len(&row["description"]) > 72
+                || !ids.insert(id)
+            {
+                return Err(invalid("row"));
+            }
+        }
+    }
+    if ids.is_empty() || ids.len() > 10 {
+        return Err(invalid("rows: 1 to 10 in all"));
     }
     Ok(())
 }

@@ -178,6 +178,23 @@ impl Webhooks {
         self.message_payload(from, message)
     }
 
+    /// A sticker: a message with no text (it opens the window, asks nothing).
+    pub fn sticker_payload(&self, from: &str) -> Value {
+        let mut m = Self::message(from, "sticker");
+        m["sticker"] = json!({ "mime_type": "image/webp", "id": "1234", "animated": false });
+        self.message_payload(from, m)
+    }
+
+    /// A row picked from a list message.
+    pub fn list_reply_payload(&self, from: &str, id: &str) -> Value {
+        let mut m = Self::message(from, "interactive");
+        m["interactive"] = json!({
+            "type": "list_reply",
+            "list_reply": { "id": id, "title": "picked", "description": "" },
+        });
+        self.message_payload(from, m)
+    }
+
     pub async fn button(&self, from: &str, id: &str, quick_reply: bool) -> u16 {
         self.post(&self.button_payload(from, id, quick_reply)).await
     }

@@ -31,7 +31,7 @@ pub(crate) fn local_time(contact: &Contact, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }

@@ -15,16 +15,22 @@ pub(crate) enum ReportKind {
     Start,
     /// Any other message.
     Text,
+    /// The *Undo* button under a task made from a message.
+    Undo,
+    /// A row picked from the `today` list.
+    Pick,
 }
 
 impl ReportKind {
-    pub(crate) const ALL: [ReportKind; 6] = [
+    pub(crate) const ALL: [ReportKind; 8] = [
         ReportKind::Status,
         ReportKind::Done,
         ReportKind::Snooze,
         ReportKind::Stop,
         ReportKind::Start,
         ReportKind::Text,
+        ReportKind::Undo,
+        ReportKind::Pick,
     ];
 
     pub(crate) fn as_db(self) -> &'static str {
@@ -35,6 +41,8 @@ impl ReportKind {
             ReportKind::Stop => "stop",
             ReportKind::Start => "start",
             ReportKind::Text => "text",
+            ReportKind::Undo => "undo",
+            ReportKind::Pick => "pick",
         }
     }
 

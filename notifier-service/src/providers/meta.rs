@@ -100,6 +100,35 @@ impl MetaProvider {
                 body["type"] = json!("interactive");
                 body["interactive"] = buttons(text, [(yes_id, "Yes"), (no_id, "No")]);
             }
+            Message::Undoable {
+                body: text,
+                undo_id,
+            } => {
+                body["type"] = json!("interactive");
+                body["interactive"] = json!({
+                    "type": "button",
+                    "body": { "text": text },
+                    "action": { "buttons": [
+                        { "type": "reply", "reply": { "id": undo_id, "title": "Undo" } },
+                    ] },
+                });
+            }
+            Message::List {
+                body: text,
+                button,
+                rows,
+            } => {
+                let rows: Vec<Value> = rows
+                    .iter()
+                    .map(|r| json!({ "id": r.id, "title": r.title, "description": r.description }))
+                    .collect();
+                body["type"] = json!("interactive");
+                body["interactive"] = json!({
+                    "type": "list",
+                    "body": { "text": text },
+                    "action": { "button": button, "sections": [{ "title": "Tasks", "rows": rows }] },
+                });
+            }
             Message::Reaction { message_id, emoji } => {
                 body["type"] = json!("reaction");
                 body["reaction"] = json!({ "message_id": message_id, "emoji": emoji });

@@ -51,6 +51,24 @@ pub(crate) enum Message {
     },
     /// An emoji reaction to one of the user's messages (inside the window).
     Reaction { message_id: String, emoji: String },
+    /// A text with one reply button, *Undo* (inside the window).
+    Undoable { body: String, undo_id: String },
+    /// A list to pick one row from (inside the window): at most 10 rows.
+    List {
+        body: String,
+        button: String,
+        rows: Vec<ListRow>,
+    },
+}
+
+/// One row of a [`Message::List`]: the id comes back when it is picked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListRow {
+    pub id: String,
+    /// At most 24 characters.
+    pub title: String,
+    /// At most 72 characters.
+    pub description: String,
 }
 
 /// The payloads of the confirmation's Yes and No (webhooks read them back).
@@ -66,6 +84,8 @@ impl Message {
             Message::ConfirmTemplate { .. } => "confirm_template",
             Message::ConfirmButtons { .. } => "confirm_buttons",
             Message::Reaction { .. } => "reaction",
+            Message::Undoable { .. } => "undoable",
+            Message::List { .. } => "list",
         }
     }
 }

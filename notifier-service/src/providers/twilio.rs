@@ -143,6 +143,18 @@ impl TwilioProvider {
             ) => {
                 form.push(("Body", body.clone()));
             }
+            // No buttons or lists without a Content template for each: the
+            // words say what to send instead.
+            (Message::Undoable { body, .. }, _) => {
+                form.push(("Body", format!("{body}\nReply UNDO to remove it.")));
+            }
+            (Message::List { body, rows, .. }, _) => {
+                let mut text = body.clone();
+                for row in rows {
+                    text.push_str(&format!("\n• {} ({})", row.title, row.description));
+                }
+                form.push(("Body", text));
+            }
             // No reactions through Twilio: the emoji as a text.
             (Message::Reaction { emoji, .. }, _) => {
                 form.push(("Body", emoji.clone()));
@@ -307,5 +319,40 @@ mod tests {
         assert_eq!(classify_twilio_code(20_003, 401), ErrorClass::Credentials);
         assert_eq!(classify_twilio_code(63_016, 400), ErrorClass::OutsideWindow);
         assert_eq!(classify_twilio_code(21_211, 400), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn undo_and_lists_go_as_words_through_twilio() {
+        let to = PhoneNumber::parse("+14155550123").unwrap();
+        let body = |message: &Message| {
+            let form = provider(Some("HX1")).form(&to, message);
+            form.into_iter().find(|(k, _)| *k == "Body").map(|(_, v)| v)
+        };
+        let undo = Message::Undoable {
+            body: "Added: pay rent".into(),
+            undo_id: "undo:x".into(),
+        };
+        assert_eq!(
+            body(&undo).unwrap(),
+            "Added: pay rent\nReply UNDO to remove it."
+        );
+        let list = Message::List {
+            body: "2 open tasks are due today or overdue.".into(),
+            button: "Tasks".into(),
+            rows: vec![
+                super::super::ListRow {
+                    id: "task:a".into(),
+                    title: "rent".into(),
+                    description: "Due Mon 30 Nov 2026, 18:00 CET".into(),
+                },
+                super::super::ListRow {
+                    id: "task:b".into(),
+                    title: "bins".into(),
+                    description: "Overdue since Sun 29 Nov 2026, 20:00 CET".into(),
+                },
+            ],
+        };
+        let text = body(&list).unwrap();
+        assert!(text.contains("\n• rent (Due Mon 30 Nov 2026, 18:00 CET)\n• bins (Overdue"));
     }
 }

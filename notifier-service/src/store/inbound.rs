@@ -68,6 +68,8 @@ pub(crate) struct Pending {
     pub attempts: i32,
     /// Its action was taken (a retry only acknowledges it).
     pub applied: bool,
+    /// When the webhook brought it: what "in 2 hours" counts from.
+    pub receive_time: DateTime<Utc>,
 }
 
 /// Takes up to `limit` reports to act on, each held for `lease`.
@@ -84,7 +86,7 @@ pub(crate) async fn claim(
              attempts = i.attempts + 1 \
          FROM picked WHERE i.key = picked.key \
          RETURNING i.key, i.kind, i.from_number, i.reference, i.detail, i.error, i.attempts, \
-             i.applied",
+             i.applied, i.receive_time",
         limit,
         lease.as_secs_f64(),
     )
@@ -105,6 +107,7 @@ pub(crate) async fn claim(
                 error: r.error,
                 attempts: r.attempts,
                 applied: r.applied,
+                receive_time: r.receive_time,
             })
         })
         .collect()
@@ -149,4 +152,40 @@ pub(crate) async fn retry_at(
     .await
     .context("cannot schedule a report's retry")?;
     Ok(())
+}
+
+/// A message's action was taken and made `reference` (a task made from a
+/// text): a retry only answers, and `undo` finds it.
+pub(crate) async fn mark_applied_with(
+    pool: &PgPool,
+    key: &str,
+    reference: &str,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE inbound SET applied = true, reference = $2 WHERE key = $1",
+        key,
+        reference,
+    )
+    .execute(pool)
+    .await
+    .context("cannot mark a report applied")?;
+    Ok(())
+}
+
+/// The task last made from a text by `number` within a day, for `undo`.
+pub(crate) async fn last_made_task(
+    pool: &PgPool,
+    number: &PhoneNumber,
+) -> anyhow::Result<Option<String>> {
+    let row = sqlx::query_scalar!(
+        "SELECT reference FROM inbound \
+         WHERE from_number = $1 AND kind = 'text' AND applied AND reference IS NOT NULL \
+           AND receive_time > now() - interval '24 hours' \
+         ORDER BY receive_time DESC LIMIT 1",
+        number.as_str(),
+    )
+    .fetch_optional(pool)
+    .await
+    .context("cannot find the last task made from a number")?;
+    Ok(row.flatten())
 }

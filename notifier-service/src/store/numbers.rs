@@ -211,3 +211,23 @@ pub(crate) async fn request_retry(
     .context("numbers: cannot schedule a confirmation request")?;
     Ok(())
 }
+
+/// Takes the one "not linked" answer a number with no confirmed contact may
+/// get per 24 hours; `false` when it had it already (race-free across
+/// replicas: one statement decides).
+pub(crate) async fn take_stranger_answer(
+    pool: &PgPool,
+    number: &PhoneNumber,
+) -> anyhow::Result<bool> {
+    let taken = sqlx::query_scalar!(
+        "INSERT INTO stranger_answers (phone_number, answer_time) VALUES ($1, now()) \
+         ON CONFLICT (phone_number) DO UPDATE SET answer_time = now() \
+         WHERE stranger_answers.answer_time <= now() - interval '24 hours' \
+         RETURNING 1",
+        number.as_str(),
+    )
+    .fetch_optional(pool)
+    .await
+    .context("cannot take a stranger's answer")?;
+    Ok(taken.is_some())
+}

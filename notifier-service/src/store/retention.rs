@@ -1,6 +1,7 @@
 //! Forgetting what is finished after `NOTIFIER_RETENTION`: delivered, read,
 //! failed and skipped notifications, processed webhook records, the states
-//! of closed tasks; and applied event ids after a week. Each in batches of
+//! of closed tasks; applied event ids after a week; strangers' answers
+//! after a day. Each in batches of
 //! [`BATCH`] rows, so no statement holds locks or WAL for long.
 
 use std::time::Duration;
@@ -18,11 +19,12 @@ pub(crate) struct Pruned {
     pub inbound: u64,
     pub task_states: u64,
     pub inbox: u64,
+    pub strangers: u64,
 }
 
 impl Pruned {
     pub(crate) fn total(self) -> u64 {
-        self.notifications + self.inbound + self.task_states + self.inbox
+        self.notifications + self.inbound + self.task_states + self.inbox + self.strangers
     }
 }
 
@@ -77,7 +79,19 @@ pub(crate) async fn prune_batch(pool: &PgPool, retention: Duration) -> anyhow::R
     .await
     .context("cannot forget old event ids")?
     .rows_affected();
+    // A stranger's answer bounds one day; after it the row means nothing.
+    let strangers = sqlx::query!(
+        "DELETE FROM stranger_answers WHERE phone_number IN ( \
+             SELECT phone_number FROM stranger_answers \
+             WHERE answer_time < now() - interval '24 hours' LIMIT $1)",
+        BATCH,
+    )
+    .execute(pool)
+    .await
+    .context("cannot forget strangers' answers")?
+    .rows_affected();
     Ok(Pruned {
+        strangers,
         notifications,
         inbound,
         task_states,

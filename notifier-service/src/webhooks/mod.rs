@@ -78,9 +78,12 @@ async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {
     }
 }
 
-/// `done:<notification id>` and `snooze:<notification id>`, as our buttons
-/// carry them, and the confirmation's Yes and No (as START and STOP);
-/// anything else is an ordinary message.
+/// What a button or list row carries: `done:<notification id>` and
+/// `snooze:<notification id>` on reminders; `task-done:<task id>` and
+/// `task-snooze:<task id>` on a task picked from a list (the reference is
+/// then `task:<task id>`); `undo:<task id>`; a list row's `task:<task id>`;
+/// the confirmation's Yes and No (as START and STOP). Anything else is an
+/// ordinary message.
 pub(crate) fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
     match payload {
         crate::providers::CONFIRM_YES => return (ReportKind::Start, None),
@@ -88,14 +91,18 @@ pub(crate) fn parse_button(payload: &str) -> (ReportKind, Option<String>) {
         _ => {}
     }
     let parsed = payload.split_once(':').and_then(|(action, id)| {
-        let kind = match action {
-            "done" => ReportKind::Done,
-            "snooze" => ReportKind::Snooze,
+        let (kind, prefix) = match action {
+            "done" => (ReportKind::Done, ""),
+            "snooze" => (ReportKind::Snooze, ""),
+            "task-done" => (ReportKind::Done, "task:"),
+            "task-snooze" => (ReportKind::Snooze, "task:"),
+            "undo" => (ReportKind::Undo, ""),
+            "task" => (ReportKind::Pick, ""),
             _ => return None,
         };
         uuid::Uuid::parse_str(id)
             .ok()
-            .map(|id| (kind, Some(id.to_string())))
+            .map(|id| (kind, Some(format!("{prefix}{id}"))))
     });
     parsed.unwrap_or((ReportKind::Text, None))
 }
@@ -112,5 +119,44 @@ pub(crate) fn text_kind(body: &str) -> ReportKind {
         "STOP" => ReportKind::Stop,
         "START" => ReportKind::Start,
         _ => ReportKind::Text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_button;
+    use crate::domain::ReportKind;
+
+    #[test]
+    fn button_payloads_name_their_action_and_anything_else_is_text() {
+        let id = "0191e0b4-7d2c-7d4e-8f00-000000000001";
+        let cases = [
+            (format!("done:{id}"), ReportKind::Done, Some(id.to_owned())),
+            (
+                format!("snooze:{id}"),
+                ReportKind::Snooze,
+                Some(id.to_owned()),
+            ),
+            (
+                format!("task-done:{id}"),
+                ReportKind::Done,
+                Some(format!("task:{id}")),
+            ),
+            (
+                format!("task-snooze:{id}"),
+                ReportKind::Snooze,
+                Some(format!("task:{id}")),
+            ),
+            (format!("undo:{id}"), ReportKind::Undo, Some(id.to_owned())),
+            (format!("task:{id}"), ReportKind::Pick, Some(id.to_owned())),
+            ("confirm:yes".to_owned(), ReportKind::Start, None),
+            ("confirm:no".to_owned(), ReportKind::Stop, None),
+            ("undo:not-a-uuid".to_owned(), ReportKind::Text, None),
+            ("task:task:x".to_owned(), ReportKind::Text, None),
+            ("whatever".to_owned(), ReportKind::Text, None),
+        ];
+        for (payload, kind, reference) in cases {
+            assert_eq!(parse_button(&payload), (kind, reference), "{payload}");
+        }
     }
 }

@@ -139,6 +139,7 @@ struct Text {
 #[derive(Deserialize)]
 struct Interactive {
     button_reply: Option<ButtonReply>,
+    list_reply: Option<ButtonReply>,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +214,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             };
             let button = message
                 .interactive
-                .and_then(|i| i.button_reply)
+                .and_then(|i| i.button_reply.or(i.list_reply))
                 .map(|reply| reply.id)
                 .or(message.button.map(|b| b.payload));
             let (kind, reference, detail) = match (button, message.text) {

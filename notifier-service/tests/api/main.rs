@@ -11,4 +11,5 @@ mod fencing;
 mod helpers;
 mod retention;
 mod secrets;
+mod talk;
 mod webhooks;

@@ -4,6 +4,7 @@
 //! calendar arithmetic is `interim`'s (module `when`); this layer decides
 //! which words are the date, and reads everything around them.
 
+mod grammar;
 mod when;
 
 #[cfg(test)]
@@ -58,7 +59,7 @@ impl Repeat {
             Repeat::Monthly => "every month".into(),
             Repeat::Yearly => "every year".into(),
             Repeat::Weekdays => "every weekday".into(),
-            Repeat::On(day) => format!("every {}", when::weekday_name(day)),
+            Repeat::On(day) => format!("every {}", grammar::weekday_name(day)),
         }
     }
 
@@ -69,7 +70,7 @@ impl Repeat {
             "month" => Repeat::Monthly,
             "year" => Repeat::Yearly,
             "weekday" => Repeat::Weekdays,
-            other => Repeat::On(when::weekday(other)?),
+            other => Repeat::On(grammar::weekday(other)?),
         })
     }
 }
@@ -142,7 +143,7 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
 /// A word as the grammar compares it: lower case, without the punctuation
 /// a sentence puts around it.
 fn norm(word: &str) -> String {
-    word.trim_matches(|c: char| matches!(c, ',' | ';' | '!' | '?' | '(' | ')'))
+    word.trim_matches([',', ';', '!', '?', '(', ')'])
         .trim_end_matches('.')
         .to_lowercase()
 }
@@ -150,7 +151,7 @@ fn norm(word: &str) -> String {
 fn tag(word: &str) -> Option<&str> {
     let name = word
         .strip_prefix('#')?
-        .trim_end_matches(|c: char| matches!(c, ',' | ';' | '.' | '!' | '?' | ')'));
+        .trim_end_matches([',', ';', '.', '!', '?', ')']);
     let valid = !name.is_empty()
         && name.chars().count() <= MAX_TAG_CHARS
         && name
@@ -206,7 +207,7 @@ pub(crate) fn read(text: &str, now: DateTime<Tz>, dialect: Dialect) -> Said {
         })
         .collect();
     let mut due = Due::None;
-    if let Some(found) = when::find(&words) {
+    if let Some(found) = grammar::find(&words) {
         let span = &rest[found.start..found.start + found.len];
         match when::resolve(&found.spec, now, dialect, repeat) {
             Some(at) => {

@@ -1,0 +1,181 @@
+//! Acting on what webhooks recorded: status reports move notifications
+//! forward, Done and Snooze call task-service (`press`), STOP and START opt
+//! the contact out and in with a short confirmation, and what a person
+//! writes is answered (`talk`). Each report is claimed with a lease and
+//! finished once acted on, so a crash or an unreachable task-service delays
+//! an action but never loses it.
+
+mod press;
+mod talk;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::{RateLimiter, RECIPIENT_GAP};
+use crate::domain::Status;
+use crate::domain::{PhoneNumber, ReportKind};
+use crate::providers::{Message, Provider};
+use crate::store::inbound::{self, Pending};
+use crate::store::{contacts, notifications, numbers};
+use crate::task_client::TaskClient;
+
+const BATCH: i64 = 100;
+const LEASE: Duration = Duration::from_secs(30);
+/// A status report for a message we have not recorded as sent yet (the
+/// provider can be faster than our own bookkeeping) waits this many tries.
+const UNKNOWN_MESSAGE_TRIES: i32 = 60;
+/// A Done or Snooze that task-service cannot take now is retried this often.
+const ACTION_TRIES: i32 = 20;
+const SNOOZE: Duration = Duration::from_secs(3600);
+#[derive(Clone)]
+pub(crate) struct InboundWorker {
+    pub pool: PgPool,
+    pub tasks: TaskClient,
+    pub replies: Arc<dyn Provider>,
+    pub limiter: Arc<RateLimiter>,
+    pub wake: Arc<Notify>,
+}
+
+impl InboundWorker {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        let wake = self.wake.clone();
+        crate::rounds::run(
+            "inbound",
+            Duration::from_millis(500),
+            &wake,
+            &shutdown,
+            || self.run_once(),
+        )
+        .await;
+    }
+
+    /// Acts on the reports that are due; how many it took.
+    pub(crate) async fn run_once(&self) -> anyhow::Result<usize> {
+        let claimed = inbound::claim(&self.pool, BATCH, LEASE).await?;
+        for report in &claimed {
+            self.act(report).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    async fn act(&self, report: &Pending) -> anyhow::Result<()> {
+        if report.attempts == 1 && report.kind != ReportKind::Status {
+            self.mark_read(report).await;
+        }
+        match report.kind {
+            ReportKind::Status => self.apply_status(report).await,
+            ReportKind::Done | ReportKind::Snooze => self.press(report).await,
+            ReportKind::Stop | ReportKind::Start => self.opt(report).await,
+            ReportKind::Text => self.text(report).await,
+            ReportKind::Undo => self.undo(report).await,
+            ReportKind::Pick => self.pick(report).await,
+        }
+    }
+
+    /// Every inbound message is marked read, once, as a person would read
+    /// it; best effort (a failure is logged: the message is still acted on).
+    async fn mark_read(&self, report: &Pending) {
+        let Some(message_id) = report.key.strip_prefix("meta:message:") else {
+            return;
+        };
+        self.limiter.acquire().await;
+        if let Err(e) = self.replies.mark_read(message_id).await {
+            tracing::warn!(error = %e, "cannot mark an inbound message read");
+        }
+    }
+
+    async fn apply_status(&self, report: &Pending) -> anyhow::Result<()> {
+        let (Some(message_id), Some(status)) = (
+            report.reference.as_deref(),
+            report.detail.as_deref().and_then(Status::from_report),
+        ) else {
+            return inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await;
+        };
+        metrics::counter!("status_reports_total", "status" => status.as_db()).increment(1);
+        let applied =
+            notifications::apply_report(&self.pool, message_id, status, report.error.as_deref())
+                .await?;
+        match applied {
+            Some(_) => inbound::finish(&self.pool, &report.key, None).await?,
+            None if report.attempts < UNKNOWN_MESSAGE_TRIES => {
+                let retry = Utc::now() + chrono::Duration::seconds(1);
+                inbound::retry_at(
+                    &self.pool,
+                    &report.key,
+                    retry,
+                    "no notification has this message id yet",
+                )
+                .await?;
+            }
+            None => {
+                inbound::finish(
+                    &self.pool,
+                    &report.key,
+                    Some("no notification has this message id"),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// STOP (or No) and START (or Yes): the change and the report marked
+    /// applied in one transaction (so a retry never applies it again, nor
+    /// skips it), then the confirmation once the recipient's 6-second slot
+    /// is free (a reminder may just have gone).
+    async fn opt(&self, report: &Pending) -> anyhow::Result<()> {
+        let Some(from) = &report.from_number else {
+            return inbound::finish(&self.pool, &report.key, Some("no sender")).await;
+        };
+        let start = report.kind == ReportKind::Start;
+        let contacts = numbers::apply_opt(&self.pool, &report.key, from, start).await?;
+        tracing::info!(from = %from.masked(), start, contacts, "the number said STOP or START");
+        if contacts == 0 {
+            return inbound::finish(&self.pool, &report.key, Some("no contact has this number"))
+                .await;
+        }
+        if !self.slot(report, from).await? {
+            return Ok(());
+        }
+        let body = if start {
+            "Reminders are on. Send STOP to stop them."
+        } else {
+            "You will get no more reminders here. Send START to get them again."
+        };
+        // The user just wrote to us: the window is open for a text.
+        self.send(from, &Message::Text { body: body.into() }).await;
+        inbound::finish(&self.pool, &report.key, None).await
+    }
+
+    /// Whether the recipient's 6-second slot is ours now (a reminder may
+    /// just have gone); if not, the report is tried again when it is free.
+    async fn slot(&self, report: &Pending, to: &PhoneNumber) -> anyhow::Result<bool> {
+        match contacts::reserve_slot_by_number(&self.pool, to, RECIPIENT_GAP).await? {
+            None => Ok(true),
+            Some(free) => {
+                inbound::retry_at(
+                    &self.pool,
+                    &report.key,
+                    free,
+                    "the answer waits for the slot",
+                )
+                .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sends an answer under the global rate; best effort (a failure is
+    /// logged: the person can write again, and nothing is lost).
+    async fn send(&self, to: &PhoneNumber, message: &Message) {
+        self.limiter.acquire().await;
+        if let Err(e) = self.replies.send(to, message).await {
+            tracing::warn!(error = %e, kind = message.kind(), "cannot answer an inbound message");
+        }
+    }
+}

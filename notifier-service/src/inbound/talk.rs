@@ -1,0 +1,410 @@
+//! Talking to TodoGenie: what a confirmed contact writes to the business
+//! number, answered inside the window it opened. `help` and `?` list what
+//! can be sent; `today` and `list` show the open tasks due today or
+//! overdue as a list to pick from; `undo` (or the *Undo* button) deletes the
+//! task a message just made; anything else becomes a task
+//! (`domain::phrase` reads it), made through task-service with the message
+//! id as `request_id`, so a webhook delivered twice makes one task. A
+//! number with no confirmed contact gets one short answer a day.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use todogenie_proto::v1 as pb;
+
+use super::{InboundWorker, ACTION_TRIES};
+use crate::delivery::compose::{local_time, truncate};
+use crate::domain::phrase::{self, Dialect, Due, Priority, Said};
+use crate::domain::{Contact, PhoneNumber, WhatsAppStatus};
+use crate::providers::{ListRow, Message};
+use crate::store::inbound::{self, Pending};
+use crate::store::{contacts, numbers};
+use crate::task_client::Failure;
+
+/// What `help` answers: what can be sent here.
+const HELP: &str = "TodoGenie: write a task and when it is due, e.g. \
+\"pay rent tomorrow 9am #home !high\" or \"call mom every sunday 6pm\"; \
+\"quotes\" keep words as they are. Send TODAY for what is due, UNDO to remove \
+the task just added, STOP to stop reminders here, START to get them again.";
+/// What a number with no confirmed contact hears, at most once a day.
+const NOT_LINKED: &str = "This number is not linked to a TodoGenie account. \
+If you asked for reminders here, reply START.";
+/// Rows in the `today` list (WhatsApp's limit is 10).
+const LIST_ROWS: i32 = 10;
+/// Interactive message bodies may be at most 1,024 characters.
+const MAX_BODY: usize = 1024;
+
+impl InboundWorker {
+    /// A message in words.
+    pub(super) async fn text(&self, report: &Pending) -> anyhow::Result<()> {
+        let Some(from) = &report.from_number else {
+            return inbound::finish(&self.pool, &report.key, Some("no sender")).await;
+        };
+        let Some(contact) = self.talking_contact(from).await? else {
+            return self.stranger(report, from).await;
+        };
+        let text = report.detail.as_deref().unwrap_or_default();
+        match text.trim().to_lowercase().as_str() {
+            "" => inbound::finish(&self.pool, &report.key, Some("no text")).await,
+            "help" | "?" => {
+                self.reply(report, from, Message::Text { body: HELP.into() })
+                    .await
+            }
+            "today" | "list" => self.today(report, from, &contact).await,
+            "undo" => match inbound::last_made_task(&self.pool, from).await? {
+                Some(task_id) => self.remove(report, from, &task_id).await,
+                None => {
+                    self.reply(report, from, text_message("Nothing to undo."))
+                        .await
+                }
+            },
+            _ => self.create(report, from, &contact, text).await,
+        }
+    }
+
+    /// The contact a number speaks for: its confirmed one (the first by
+    /// user id, if several users confirmed one number).
+    async fn talking_contact(&self, from: &PhoneNumber) -> anyhow::Result<Option<Contact>> {
+        let mut contacts: Vec<Contact> = contacts::for_number(&self.pool, from)
+            .await?
+            .into_iter()
+            .filter(|c| c.whatsapp_status() == WhatsAppStatus::Confirmed)
+            .collect();
+        contacts.sort_by(|a, b| a.spec.user.as_str().cmp(b.spec.user.as_str()));
+        Ok(contacts.into_iter().next())
+    }
+
+    /// No task for a number no confirmed contact has; one answer a day.
+    async fn stranger(&self, report: &Pending, from: &PhoneNumber) -> anyhow::Result<()> {
+        // A number some user typed in may just have been sent its
+        // confirmation request: its 6-second slot first.
+        if !self.slot(report, from).await? {
+            return Ok(());
+        }
+        if !numbers::take_stranger_answer(&self.pool, from).await? {
+            return inbound::finish(&self.pool, &report.key, Some("not linked; answered today"))
+                .await;
+        }
+        tracing::info!(from = %from.masked(), "a message from a number that is not linked");
+        self.send(from, &text_message(NOT_LINKED)).await;
+        inbound::finish(&self.pool, &report.key, Some("not linked")).await
+    }
+
+    /// Sends `message` once the recipient's slot is free, then finishes.
+    async fn reply(
+        &self,
+        report: &Pending,
+        to: &PhoneNumber,
+        message: Message,
+    ) -> anyhow::Result<()> {
+        if !self.slot(report, to).await? {
+            return Ok(());
+        }
+        self.send(to, &message).await;
+        inbound::finish(&self.pool, &report.key, None).await
+    }
+
+    /// task-service cannot be asked now: again later, a bounded number of times.
+    async fn retry_later(&self, report: &Pending, why: &str) -> anyhow::Result<()> {
+        if report.attempts >= ACTION_TRIES {
+            tracing::error!(why, "gave up on a message: task-service unreachable");
+            return inbound::finish(
+                &self.pool,
+                &report.key,
+                Some("task-service unreachable; gave up"),
+            )
+            .await;
+        }
+        let delay = Duration::seconds(i64::from(report.attempts.min(30)));
+        inbound::retry_at(&self.pool, &report.key, Utc::now() + delay, why).await
+    }
+
+    /// Anything else: a new task, and an answer saying what was understood
+    /// with an *Undo* button.
+    async fn create(
+        &self,
+        report: &Pending,
+        from: &PhoneNumber,
+        contact: &Contact,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        let zone = contact.spec.zone.0;
+        // Read as of when it was written, so a retry asks for the same task
+        // (task-service refuses a request id reused for another request).
+        let said = phrase::read(
+            text,
+            report.receive_time.with_timezone(&zone),
+            dialect(contact),
+        );
+        if said.title.is_empty() {
+            return self
+                .reply(report, from, Message::Text { body: HELP.into() })
+                .await;
+        }
+        if !self.slot(report, from).await? {
+            return Ok(());
+        }
+        let request_id = super::press::message_id(&report.key);
+        let task = match self
+            .tasks
+            .create(new_task(&said, contact), request_id)
+            .await
+        {
+            Ok(task) => task,
+            Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+            Err(Failure::Refused(why)) => {
+                tracing::info!(why, "task-service refused a task written in words");
+                let body = truncate(
+                    &format!("Sorry, that task could not be added ({why})."),
+                    MAX_BODY,
+                );
+                self.send(from, &Message::Text { body }).await;
+                return inbound::finish(&self.pool, &report.key, Some("refused by task-service"))
+                    .await;
+            }
+        };
+        inbound::mark_applied_with(&self.pool, &report.key, &task.id).await?;
+        metrics::counter!("tasks_from_messages_total").increment(1);
+        let answer = Message::Undoable {
+            body: truncate(&understood(&task, &said, contact), MAX_BODY),
+            undo_id: format!("undo:{}", task.id),
+        };
+        self.send(from, &answer).await;
+        inbound::finish(&self.pool, &report.key, None).await
+    }
+
+    /// `today`: the open tasks due today or overdue, as a list.
+    async fn today(
+        &self,
+        report: &Pending,
+        from: &PhoneNumber,
+        contact: &Contact,
+    ) -> anyhow::Result<()> {
+        let now = report.receive_time;
+        let tasks = match self
+            .tasks
+            .open_due_before(
+                contact.spec.user.as_str(),
+                end_of_day(contact, now),
+                LIST_ROWS,
+            )
+            .await
+        {
+            Ok(tasks) => tasks,
+            Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+            Err(Failure::Refused(why)) => {
+                tracing::warn!(why, "task-service refused the today list");
+                return inbound::finish(&self.pool, &report.key, Some("refused by task-service"))
+                    .await;
+            }
+        };
+        if tasks.is_empty() {
+            return self
+                .reply(report, from, text_message("Nothing is due today."))
+                .await;
+        }
+        let rows = tasks
+            .iter()
+            .map(|task| ListRow {
+                id: format!("task:{}", task.id),
+                title: truncate(&task.title, 24),
+                description: truncate(&due_words(task, contact, now), 72),
+            })
+            .collect::<Vec<_>>();
+        let body = match rows.len() {
+            1 => "1 open task is due today or overdue.".to_owned(),
+            n if n == LIST_ROWS as usize => {
+                format!("The first {n} open tasks due today or overdue.")
+            }
+            n => format!("{n} open tasks are due today or overdue."),
+        };
+        let list = Message::List {
+            body,
+            button: "Tasks".into(),
+            rows,
+        };
+        self.reply(report, from, list).await
+    }
+
+    /// A row picked from the list: that task's *Done* and *Snooze 1h*.
+    pub(super) async fn pick(&self, report: &Pending) -> anyhow::Result<()> {
+        let (Some(from), Some(task_id)) = (&report.from_number, &report.reference) else {
+            return inbound::finish(
+                &self.pool,
+                &report.key,
+                Some("a pick without a sender or row"),
+            )
+            .await;
+        };
+        let Some(contact) = self.talking_contact(from).await? else {
+            return self.stranger(report, from).await;
+        };
+        let task = match self.tasks.get(task_id).await {
+            Ok(task) if task.owner == contact.spec.user.as_str() => task,
+            Ok(_) | Err(Failure::Refused(_)) => {
+                return self
+                    .reply(report, from, text_message("That task is gone."))
+                    .await;
+            }
+            Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+        };
+        let body = truncate(
+            &format!(
+                "{}\n{}",
+                task.title,
+                due_words(&task, &contact, report.receive_time)
+            ),
+            MAX_BODY,
+        );
+        let buttons = Message::Interactive {
+            body,
+            done_id: format!("task-done:{}", task.id),
+            snooze_id: format!("task-snooze:{}", task.id),
+        };
+        self.reply(report, from, buttons).await
+    }
+
+    /// The *Undo* button under an answer.
+    pub(super) async fn undo(&self, report: &Pending) -> anyhow::Result<()> {
+        let (Some(from), Some(task_id)) = (&report.from_number, &report.reference) else {
+            return inbound::finish(
+                &self.pool,
+                &report.key,
+                Some("an undo without a sender or task"),
+            )
+            .await;
+        };
+        self.remove(report, from, &task_id.clone()).await
+    }
+
+    /// Deletes a task of the number's contact, and says so.
+    async fn remove(
+        &self,
+        report: &Pending,
+        from: &PhoneNumber,
+        task_id: &str,
+    ) -> anyhow::Result<()> {
+        let Some(contact) = self.talking_contact(from).await? else {
+            return self.stranger(report, from).await;
+        };
+        // The slot first, so the answer follows the deletion at once.
+        if !self.slot(report, from).await? {
+            return Ok(());
+        }
+        let answer = if report.applied {
+            "Removed.".to_owned()
+        } else {
+            match self.tasks.get(task_id).await {
+                Ok(task) if task.owner == contact.spec.user.as_str() => {
+                    match self.tasks.delete(task_id).await {
+                        Ok(()) | Err(Failure::Refused(_)) => {}
+                        Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+                    }
+                    inbound::mark_applied(&self.pool, &report.key).await?;
+                    format!("Removed: {}", task.title)
+                }
+                Ok(_) | Err(Failure::Refused(_)) => "Nothing to undo.".to_owned(),
+                Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+            }
+        };
+        self.send(
+            from,
+            &Message::Text {
+                body: truncate(&answer, MAX_BODY),
+            },
+        )
+        .await;
+        inbound::finish(&self.pool, &report.key, None).await
+    }
+}
+
+fn text_message(body: &str) -> Message {
+    Message::Text { body: body.into() }
+}
+
+/// How `03/12` is read: month first for US English, day first elsewhere.
+fn dialect(contact: &Contact) -> Dialect {
+    let tag = contact.spec.locale.as_str().to_ascii_lowercase();
+    if tag == "en-us" || tag.starts_with("en-us-") {
+        Dialect::Us
+    } else {
+        Dialect::Uk
+    }
+}
+
+/// The task CreateTask is asked for: the contact's user owns it, in the
+/// contact's zone.
+fn new_task(said: &Said, contact: &Contact) -> pb::Task {
+    pb::Task {
+        owner: contact.spec.user.as_str().to_owned(),
+        title: said.title.clone(),
+        tags: said.tags.clone(),
+        priority: match said.priority {
+            Some(Priority::High) => pb::Priority::High.into(),
+            Some(Priority::Low) => pb::Priority::Low.into(),
+            None => pb::Priority::Unspecified.into(),
+        },
+        due_time: match said.due {
+            Due::At(at) => Some(prost_types::Timestamp {
+                seconds: at.timestamp(),
+                nanos: 0,
+            }),
+            _ => None,
+        },
+        time_zone: contact.spec.zone.name().to_owned(),
+        recurrence: said.repeat.map(|r| r.rule()).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn timestamp(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+}
+
+/// The answer to a new task: what was understood, in the contact's zone
+/// and locale.
+fn understood(task: &pb::Task, said: &Said, contact: &Contact) -> String {
+    let mut lines = vec![format!("Added: {}", task.title)];
+    lines.push(match (timestamp(task.due_time.as_ref()), &said.due) {
+        (Some(due), _) => format!("Due: {}", local_time(contact, due)),
+        (None, Due::Unreadable(words)) => {
+            format!("Due: none (\"{words}\" is not a date I can read)")
+        }
+        (None, _) => "Due: none".into(),
+    });
+    if !task.tags.is_empty() {
+        let tags: Vec<String> = task.tags.iter().map(|t| format!("#{t}")).collect();
+        lines.push(format!("Tags: {}", tags.join(" ")));
+    }
+    match pb::Priority::try_from(task.priority) {
+        Ok(pb::Priority::High) => lines.push("Priority: high".into()),
+        Ok(pb::Priority::Low) => lines.push("Priority: low".into()),
+        _ => {}
+    }
+    if let (false, Some(repeat)) = (task.recurrence.is_empty(), said.repeat) {
+        lines.push(format!("Repeats: {}", repeat.describe()));
+    }
+    lines.join("\n")
+}
+
+/// A list row's description: when the task is due, or since when overdue.
+fn due_words(task: &pb::Task, contact: &Contact, now: DateTime<Utc>) -> String {
+    match timestamp(task.due_time.as_ref()) {
+        Some(due) if due < now => format!("Overdue since {}", local_time(contact, due)),
+        Some(due) => format!("Due {}", local_time(contact, due)),
+        None => "No due time".into(),
+    }
+}
+
+/// The end of the contact's day that holds `now` (the first instant of the
+/// next day, or an hour later where midnight does not exist).
+fn end_of_day(contact: &Contact, now: DateTime<Utc>) -> DateTime<Utc> {
+    let zone = contact.spec.zone.0;
+    let tomorrow = now.with_timezone(&zone).date_naive() + Duration::days(1);
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("midnight is a time");
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(midnight + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(now + Duration::days(1), |t| t.with_timezone(&Utc))
+}

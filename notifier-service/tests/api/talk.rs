@@ -1,0 +1,362 @@
+//! Talking to TodoGenie, end to end: a message becomes one task (however
+//! often its webhook comes), the answer says what was understood and Undo
+//! deletes it; `today` lists exactly today's and overdue open tasks and a
+//! picked row's Done completes it; strangers get no task and one answer a day.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use chrono_tz::Europe::Berlin;
+use todogenie_common::auth::Role;
+use todogenie_proto::v1 as pb;
+use todogenie_standin::Sent;
+
+use crate::helpers::{poll, spawn_end_to_end, Pair, Tasks};
+
+const PHONE: &str = "+14155550123";
+const DIGITS: &str = "14155550123";
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn tasks_of(tasks: &mut Tasks) -> Vec<pb::Task> {
+    tasks
+        .list_tasks(pb::ListTasksRequest::default())
+        .await
+        .expect("ListTasks")
+        .into_inner()
+        .tasks
+}
+
+/// What went to `digits` that is not a reminder or a mark-read: the answers.
+fn answers(pair: &Pair, digits: &str, kind: &str) -> Vec<Sent> {
+    pair.standin
+        .sent_to(digits)
+        .into_iter()
+        .filter(|s| s.kind == kind)
+        .collect()
+}
+
+async fn wait_answers(pair: &Pair, digits: &str, kind: &str, n: usize) -> Vec<Sent> {
+    poll(WAIT, &format!("{n} {kind} answer(s)"), || async {
+        answers(pair, digits, kind).len() >= n
+    })
+    .await;
+    answers(pair, digits, kind)
+}
+
+fn body_text(sent: &Sent) -> String {
+    let body = &sent.body;
+    body["interactive"]["body"]["text"]
+        .as_str()
+        .or(body["text"]["body"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn first_button_id(sent: &Sent) -> String {
+    sent.body["interactive"]["action"]["buttons"][0]["reply"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Inbound messages (not status reports) acted on.
+async fn inbound_done(pair: &Pair) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM inbound WHERE done_time IS NOT NULL AND kind <> 'status'",
+    )
+    .fetch_one(&pair.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_message_makes_one_task_and_an_answer_naming_it_however_often_it_comes() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    let mut tasks = pair.tasks_client("alice").await;
+    let payload = pair
+        .standin
+        .webhooks
+        .text_payload(DIGITS, "pay rent tomorrow 9am #home !high");
+    pair.standin.open_window(DIGITS);
+    assert_eq!(pair.standin.webhooks.post(&payload).await, 200);
+    assert_eq!(pair.standin.webhooks.post(&payload).await, 200);
+
+    let answer = wait_answers(&pair, DIGITS, "interactive", 1).await;
+    let made = tasks_of(&mut tasks).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    let task = &made[0];
+    assert_eq!(task.title, "pay rent");
+    assert_eq!(task.tags, ["home"]);
+    assert_eq!(task.priority(), pb::Priority::High);
+    assert_eq!(task.time_zone, "Europe/Berlin");
+    let tomorrow = Utc::now().with_timezone(&Berlin).date_naive() + chrono::Duration::days(1);
+    let nine = Berlin
+        .from_local_datetime(&tomorrow.and_hms_opt(9, 0, 0).unwrap())
+        .earliest()
+        .unwrap();
+    assert_eq!(task.due_time.as_ref().unwrap().seconds, nine.timestamp());
+
+    let text = body_text(&answer[0]);
+    assert!(text.contains("Added: pay rent"), "{text}");
+    assert!(
+        text.contains(&nine.format("%a %-d %b %Y, 09:00").to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains("Tags: #home") && text.contains("Priority: high"),
+        "{text}"
+    );
+    assert_eq!(first_button_id(&answer[0]), format!("undo:{}", task.id));
+    assert_eq!(
+        answer[0].body["interactive"]["action"]["buttons"][0]["reply"]["title"],
+        "Undo"
+    );
+
+    // The same message acted on again (as after a crash before it was
+    // finished): task-service answers the first task for its request id.
+    sqlx::query("UPDATE inbound SET done_time = NULL, applied = false, next_try_time = now() WHERE kind = 'text'")
+        .execute(&pair.pool)
+        .await
+        .unwrap();
+    wait_answers(&pair, DIGITS, "interactive", 2).await;
+    assert_eq!(tasks_of(&mut tasks).await.len(), 1);
+}
+
+#[tokio::test]
+async fn undo_deletes_the_task_by_button_or_by_word() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    let mut tasks = pair.tasks_client("alice").await;
+    assert_eq!(pair.standin.user_writes(DIGITS, "water plants").await, 200);
+    let answer = wait_answers(&pair, DIGITS, "interactive", 1).await;
+    assert!(
+        body_text(&answer[0]).contains("Due: none"),
+        "{}",
+        body_text(&answer[0])
+    );
+    assert_eq!(tasks_of(&mut tasks).await.len(), 1);
+    assert_eq!(
+        pair.standin
+            .user_presses(DIGITS, &first_button_id(&answer[0]), false)
+            .await,
+        200
+    );
+    let removed = wait_answers(&pair, DIGITS, "text", 1).await;
+    assert_eq!(body_text(&removed[0]), "Removed: water plants");
+    assert!(tasks_of(&mut tasks).await.is_empty());
+
+    assert_eq!(
+        pair.standin
+            .user_writes(DIGITS, "feed \"the 5th cat\" taxes 31 feb")
+            .await,
+        200
+    );
+    let answer = wait_answers(&pair, DIGITS, "interactive", 2).await;
+    let text = body_text(&answer[1]);
+    assert!(
+        text.contains("Added: feed the 5th cat taxes 31 feb")
+            && text.contains("\"31 feb\" is not a date"),
+        "{text}"
+    );
+    assert_eq!(tasks_of(&mut tasks).await[0].due_time, None);
+    assert_eq!(pair.standin.user_writes(DIGITS, "UNDO").await, 200);
+    wait_answers(&pair, DIGITS, "text", 2).await;
+    assert!(tasks_of(&mut tasks).await.is_empty());
+    // Nothing left to undo.
+    assert_eq!(pair.standin.user_writes(DIGITS, "undo").await, 200);
+    let texts = wait_answers(&pair, DIGITS, "text", 3).await;
+    assert_eq!(body_text(&texts[2]), "Nothing to undo.");
+}
+
+async fn create(tasks: &mut Tasks, title: &str, due: Option<chrono::DateTime<Utc>>) -> pb::Task {
+    tasks
+        .create_task(pb::CreateTaskRequest {
+            task: Some(pb::Task {
+                title: title.into(),
+                due_time: due.map(|d| prost_types::Timestamp {
+                    seconds: d.timestamp(),
+                    nanos: 0,
+                }),
+                ..pb::Task::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("CreateTask")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn today_lists_todays_and_overdue_open_tasks_and_a_picked_rows_done_completes_it() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    let mut alice = pair.tasks_client("alice").await;
+    let mut bob = pair.tasks_client("bob").await;
+    let now = Utc::now();
+    let midnight = Berlin
+        .from_local_datetime(
+            &(now.with_timezone(&Berlin).date_naive() + chrono::Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        )
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc);
+    let overdue = create(
+        &mut alice,
+        "overdue rent",
+        Some(now - chrono::Duration::hours(30)),
+    )
+    .await;
+    let later_today = create(
+        &mut alice,
+        "a title longer than twenty-four characters",
+        Some(now + (midnight - now) / 2),
+    )
+    .await;
+    create(
+        &mut alice,
+        "tomorrow's",
+        Some(midnight + chrono::Duration::hours(1)),
+    )
+    .await;
+    create(&mut alice, "someday", None).await;
+    let done = create(
+        &mut alice,
+        "done already",
+        Some(now - chrono::Duration::hours(1)),
+    )
+    .await;
+    alice
+        .complete_task(pb::CompleteTaskRequest {
+            id: done.id.clone(),
+        })
+        .await
+        .unwrap();
+    create(
+        &mut bob,
+        "bob's today",
+        Some(now - chrono::Duration::minutes(5)),
+    )
+    .await;
+
+    assert_eq!(pair.standin.user_writes(DIGITS, "Today").await, 200);
+    let list = wait_answers(&pair, DIGITS, "interactive", 1).await;
+    let interactive = &list[0].body["interactive"];
+    assert_eq!(interactive["type"], "list");
+    let rows = interactive["action"]["sections"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            format!("task:{}", overdue.id),
+            format!("task:{}", later_today.id)
+        ]
+    );
+    assert_eq!(rows[1]["title"].as_str().unwrap().chars().count(), 24);
+    assert!(rows[0]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Overdue since"));
+
+    assert_eq!(pair.standin.user_picks(DIGITS, ids[0]).await, 200);
+    let buttons = wait_answers(&pair, DIGITS, "interactive", 2).await;
+    assert!(body_text(&buttons[1]).starts_with("overdue rent"));
+    let done_id = first_button_id(&buttons[1]);
+    assert_eq!(done_id, format!("task-done:{}", overdue.id));
+    assert_eq!(
+        pair.standin.user_presses(DIGITS, &done_id, false).await,
+        200
+    );
+    let reaction = wait_answers(&pair, DIGITS, "reaction", 1).await;
+    assert_eq!(reaction[0].body["reaction"]["emoji"], "✅");
+    let task = alice
+        .get_task(pb::GetTaskRequest {
+            id: overdue.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(task.state(), pb::TaskState::Completed);
+    // Another number cannot act on alice's task by naming it.
+    pair.contact("mallory", "+14155550166").await;
+    let mut reader = pair.tasks_client("alice").await;
+    assert_eq!(
+        pair.standin
+            .user_presses(
+                "14155550166",
+                &format!("task-done:{}", later_today.id),
+                false
+            )
+            .await,
+        200
+    );
+    poll(WAIT, "mallory's press handled", || async {
+        inbound_done(&pair).await >= 4
+    })
+    .await;
+    let untouched = reader
+        .get_task(pb::GetTaskRequest {
+            id: later_today.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(untouched.state(), pb::TaskState::Pending);
+}
+
+#[tokio::test]
+async fn strangers_and_unconfirmed_numbers_get_no_task_and_one_answer_a_day() {
+    let pair = spawn_end_to_end().await;
+    let stranger = "14155550177";
+    for text in ["buy milk tomorrow", "hello?", "today"] {
+        assert_eq!(pair.standin.user_writes(stranger, text).await, 200);
+    }
+    // A number a user typed in but that has not confirmed.
+    let mut client = pair.notifier_client("carol", Role::User).await;
+    client
+        .upsert_contact(pb::UpsertContactRequest {
+            contact: Some(pb::Contact {
+                user_id: "carol".into(),
+                phone_number: "+14155550199".into(),
+                time_zone: "Europe/Berlin".into(),
+                whatsapp_opt_in: true,
+                ..pb::Contact::default()
+            }),
+            confirmed: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        pair.standin
+            .user_writes("14155550199", "pay rent tomorrow")
+            .await,
+        200
+    );
+    assert_eq!(
+        pair.standin
+            .user_writes("14155550199", "and call mom")
+            .await,
+        200
+    );
+    poll(WAIT, "all five messages handled", || async {
+        inbound_done(&pair).await >= 5
+    })
+    .await;
+    let told = answers(&pair, stranger, "text");
+    assert_eq!(told.len(), 1);
+    assert!(
+        body_text(&told[0]).contains("not linked"),
+        "{}",
+        body_text(&told[0])
+    );
+    assert_eq!(answers(&pair, "14155550199", "text").len(), 1);
+    let mut carol = pair.tasks_client("carol").await;
+    assert!(tasks_of(&mut carol).await.is_empty());
+    // Each message was still marked read.
+    assert_eq!(pair.standin.reads().len(), 5);
+}
