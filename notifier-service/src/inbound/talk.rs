@@ -31,6 +31,10 @@ If you asked for reminders here, reply START.";
 const LIST_ROWS: i32 = 10;
 /// Interactive message bodies may be at most 1,024 characters.
 const MAX_BODY: usize = 1024;
+/// Tasks one number may make by message in an hour: far more than a person
+/// types, and a bound on a script behind a confirmed number (the service
+/// token skips task-service's per-user rate and quota).
+const MAX_TASKS_PER_HOUR: i64 = 60;
 
 impl InboundWorker {
     /// A message in words.
@@ -138,6 +142,16 @@ impl InboundWorker {
             return self
                 .reply(report, from, Message::Text { body: HELP.into() })
                 .await;
+        }
+        if !report.applied
+            && inbound::tasks_made_last_hour(&self.pool, from).await? >= MAX_TASKS_PER_HOUR
+        {
+            tracing::warn!(from = %from.masked(), "a number is over its tasks per hour");
+            let body = format!(
+                "You have added {MAX_TASKS_PER_HOUR} tasks in the last hour, the most there \
+                 can be; this one was not added. Try again later."
+            );
+            return self.reply(report, from, Message::Text { body }).await;
         }
         if !self.slot(report, from).await? {
             return Ok(());

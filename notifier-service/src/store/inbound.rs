@@ -189,3 +189,21 @@ pub(crate) async fn last_made_task(
     .context("cannot find the last task made from a number")?;
     Ok(row.flatten())
 }
+
+/// How many tasks `number`'s messages made in the last hour (a bound: the
+/// service token skips task-service's per-user rate and quota).
+pub(crate) async fn tasks_made_last_hour(
+    pool: &PgPool,
+    number: &PhoneNumber,
+) -> anyhow::Result<i64> {
+    let count = sqlx::query_scalar!(
+        "SELECT count(*) FROM inbound \
+         WHERE from_number = $1 AND kind = 'text' AND applied AND reference IS NOT NULL \
+           AND receive_time > now() - interval '1 hour'",
+        number.as_str(),
+    )
+    .fetch_one(pool)
+    .await
+    .context("cannot count the tasks made from a number")?;
+    Ok(count.unwrap_or(0))
+}

@@ -360,3 +360,28 @@ async fn strangers_and_unconfirmed_numbers_get_no_task_and_one_answer_a_day() {
     // Each message was still marked read.
     assert_eq!(pair.standin.reads().len(), 5);
 }
+
+#[tokio::test]
+async fn a_number_makes_at_most_sixty_tasks_an_hour() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    // Sixty messages of the last hour that each made a task.
+    sqlx::query(
+        "INSERT INTO inbound (key, provider, kind, from_number, reference, detail, applied, done_time) \
+         SELECT 'meta:message:wamid.old' || i, 'meta', 'text', $1, gen_random_uuid()::text, 'x', \
+                true, now() FROM generate_series(1, 60) AS i",
+    )
+    .bind(PHONE)
+    .execute(&pair.pool)
+    .await
+    .unwrap();
+    assert_eq!(pair.standin.user_writes(DIGITS, "one more").await, 200);
+    let told = wait_answers(&pair, DIGITS, "text", 1).await;
+    assert!(
+        body_text(&told[0]).contains("60 tasks in the last hour"),
+        "{}",
+        body_text(&told[0])
+    );
+    let mut tasks = pair.tasks_client("alice").await;
+    assert!(tasks_of(&mut tasks).await.is_empty());
+}
