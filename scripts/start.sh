@@ -10,6 +10,8 @@ export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me-0123456789abcdef}"
 services=(task-service notifier-service)
 
 cargo build --release $(printf -- '-p %s ' "${services[@]}")
+# Where cargo put them: CARGO_TARGET_DIR when set, else ./target.
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 pids=()
 stop() {
@@ -20,7 +22,7 @@ stop() {
 trap stop INT TERM EXIT
 
 for service in "${services[@]}"; do
-  "./target/release/$service" &
+  "$bin/$service" &
   pids+=($!)
 done
 
@@ -33,7 +35,7 @@ for _ in $(seq 1 120); do
     echo
     echo "task-service is ready on ${TASK_GRPC_ADDR:-127.0.0.1:50051} (gRPC) and $task_http (HTTP)."
     echo "notifier-service is ready on ${NOTIFIER_GRPC_ADDR:-127.0.0.1:50052} (gRPC) and $notifier_http (HTTP, webhooks)."
-    echo "A token:  TOKEN=\$(JWT_SECRET=$JWT_SECRET ./target/release/task-service token --sub alice)"
+    echo "A token:  TOKEN=\$(JWT_SECRET=$JWT_SECRET $bin/task-service token --sub alice)"
     echo "Then see README.md for grpcurl calls. Ctrl-C stops everything."
     break
   fi

@@ -16,6 +16,7 @@
 pub mod amqp;
 pub mod auth;
 pub mod backoff;
+pub mod browser;
 pub mod cli;
 pub mod db;
 pub mod error;

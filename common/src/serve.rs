@@ -112,6 +112,8 @@ pub struct Service {
     pub http: axum::Router,
     /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
     pub rpc_timeout: Duration,
+    /// Web pages allowed to call the gRPC port (gRPC-Web).
+    pub cors: crate::browser::CorsOrigins,
 }
 
 /// Concurrent RPCs (streams) on one HTTP/2 connection.
@@ -150,6 +152,11 @@ pub async fn run(
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION as usize)
         .load_shed(true)
+        // Browsers: gRPC-Web over HTTP/1.1 or HTTP/2, behind CORS for the
+        // configured origins; plain gRPC passes through both untouched.
+        .accept_http1(true)
+        .layer(crate::browser::cors(&service.cors))
+        .layer(tonic_web::GrpcWebLayer::new())
         .add_routes(service.api)
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::amqp::Topology;
 use crate::auth::JwtSecret;
+use crate::browser::CorsOrigins;
 use crate::cli::parse_secret;
 
 #[derive(Debug, Clone, Args)]
@@ -52,6 +53,11 @@ pub struct SharedSettings {
         default_value = "info"
     )]
     pub log_filter: String,
+
+    /// Origins whose web pages may call the gRPC port (gRPC-Web), comma-
+    /// separated, e.g. http://localhost:5173. Empty: none.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "CORS_ALLOWED_ORIGINS", default_value = "", value_parser = CorsOrigins::parse)]
+    pub cors_allowed_origins: CorsOrigins,
 
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]

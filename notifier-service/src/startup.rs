@@ -163,6 +163,7 @@ impl Application {
             api: Routes::new(api),
             http,
             rpc_timeout: settings.rpc_timeout,
+            cors: settings.shared.cors_allowed_origins.clone(),
         };
         let result = serve::run(listeners, service, workers, shutdown).await;
         pool.close().await;

@@ -104,6 +104,7 @@ impl Application {
                 broker_up,
             }),
             rpc_timeout: settings.rpc_timeout,
+            cors: settings.shared.cors_allowed_origins.clone(),
         };
         let result = serve::run(listeners, service, workers, shutdown).await;
         relay_pool.close().await;

@@ -3,6 +3,7 @@
 //! event topology and their clean-up, tokens, polling with a deadline,
 //! broker faults, an event tap, and task-service started on port 0.
 
+pub mod grpc_web;
 mod tap;
 mod task_app;
 
@@ -51,8 +52,13 @@ pub fn shared_settings(topology: &Topology) -> SharedSettings {
         jwt_secret: JwtSecret::new(JWT_SECRET.into()).expect("the test secret is long enough"),
         log_filter: "info".into(),
         log_format: "text".into(),
+        cors_allowed_origins: todogenie_common::browser::CorsOrigins::parse(ALLOWED_ORIGIN)
+            .expect("a valid origin"),
     }
 }
+
+/// The one web origin the services under test let call them.
+pub const ALLOWED_ORIGIN: &str = "http://allowed.example:5173";
 
 /// Logs of the services under test, with `TEST_LOG=debug` (once per binary).
 pub fn init_tracing() {

@@ -201,3 +201,30 @@ async fn health_answers_without_a_token_and_metrics_are_prometheus_text() {
         .unwrap();
     assert_eq!(healthz.status(), 200);
 }
+
+#[tokio::test]
+async fn the_notifier_answers_grpc_web_from_the_allowed_origin() {
+    use prost::Message as _;
+    use todogenie_test_kit::grpc_web::{self, Mode};
+
+    let pair = crate::helpers::spawn_pair().await;
+    pair.contact("alice", "+14155550123").await;
+    let token = pair.token("alice", todogenie_common::auth::Role::User);
+    for mode in [Mode::Binary, Mode::Text, Mode::Http2] {
+        let answer = grpc_web::call(
+            pair.notifier().grpc_addr,
+            "/todogenie.v1.NotifierService/GetContact",
+            &token,
+            &todogenie_proto::v1::GetContactRequest::default(),
+            mode,
+        )
+        .await;
+        assert_eq!(answer.status.as_deref(), Some("0"), "{mode:?}: {answer:?}");
+        let contact = todogenie_proto::v1::Contact::decode(answer.messages[0].as_slice()).unwrap();
+        assert_eq!(contact.phone_number, "+14155550123");
+        assert_eq!(
+            answer.headers["access-control-allow-origin"],
+            todogenie_test_kit::ALLOWED_ORIGIN
+        );
+    }
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bounds;
+mod browser;
 mod create;
 mod events;
 mod helpers;

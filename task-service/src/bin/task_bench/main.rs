@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
             jwt_secret: JwtSecret::new(SECRET.into()).map_err(anyhow::Error::msg)?,
             log_filter: "warn".into(),
             log_format: "text".into(),
+            cors_allowed_origins: Default::default(),
         },
         grpc_addr: "127.0.0.1:0".parse()?,
         http_addr: "127.0.0.1:0".parse()?,
