@@ -32,6 +32,8 @@ pub(crate) fn router(state: HttpState, webhooks: WebhookState) -> Router {
 
 async fn metrics(State(state): State<HttpState>) -> String {
     todogenie_common::metrics::record_pool(&state.pool);
+    metrics::gauge!("provider_credentials_refused")
+        .set(f64::from(u8::from(state.credentials.refused())));
     match crate::store::notifications::retry_depth(&state.pool).await {
         #[allow(clippy::cast_precision_loss)]
         Ok(depth) => metrics::gauge!("retry_queue_depth").set(depth as f64),

@@ -4,7 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether the provider refused our credentials; `/readyz` fails while so.
+/// Whether the provider refused our credentials; `/readyz` fails while so,
+/// and `/metrics` shows it as `provider_credentials_refused`.
 #[derive(Debug, Default)]
 pub(crate) struct CredentialState {
     refused: AtomicBool,
@@ -18,7 +19,6 @@ impl CredentialState {
     pub(crate) fn set(&self, refused: bool) {
         let was = self.refused.swap(refused, Ordering::SeqCst);
         if was != refused {
-            metrics::gauge!("provider_credentials_refused").set(if refused { 1.0 } else { 0.0 });
             if refused {
                 tracing::error!(
                     "the provider refuses our credentials: sending stopped until they work"

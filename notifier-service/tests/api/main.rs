@@ -5,6 +5,7 @@
 mod confirm;
 mod contacts;
 mod delivery;
+mod deploy;
 mod end_to_end;
 mod faults;
 mod fencing;
