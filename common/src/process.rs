@@ -26,12 +26,21 @@ where
     if let Some(Command::Token(args)) = &cli.command {
         return ExitCode::from(crate::cli::print_token(program, &common.jwt_secret, args));
     }
-    crate::telemetry::init(&common.log_filter, &common.log_format);
+    let runtime = runtime();
+    let telemetry = {
+        let _entered = runtime.enter();
+        crate::telemetry::init(&common.log_filter, &common.log_format, program)
+    };
     let shutdown = CancellationToken::new();
-    let result = runtime().block_on(async {
+    let result = runtime.block_on(async {
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         serve(cli.settings, shutdown).await
     });
+    // The last spans leave before the runtime their client runs on.
+    {
+        let _entered = runtime.enter();
+        drop(telemetry);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -155,6 +155,14 @@ pub async fn run(
         // Browsers: gRPC-Web over HTTP/1.1 or HTTP/2, behind CORS for the
         // configured origins; plain gRPC passes through both untouched.
         .accept_http1(true)
+        // One span per RPC, continuing the caller's `traceparent`.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_grpc()
+                .make_span_with(crate::telemetry::request_span::<tonic::body::Body>)
+                .on_request(())
+                .on_response(())
+                .on_failure(()),
+        )
         .layer(crate::browser::cors(&service.cors))
         .layer(tonic_web::GrpcWebLayer::new())
         .add_routes(service.api)

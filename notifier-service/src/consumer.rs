@@ -128,6 +128,9 @@ impl Consumer {
     ) -> anyhow::Result<()> {
         let mut good = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
+        // One span per event, in the trace its message carries, open until
+        // the batch is acknowledged (or dead-lettered).
+        let _spans: Vec<tracing::Span> = batch.iter().map(consume_span).collect();
         for delivery in batch {
             match TaskEvent::parse(&delivery.data) {
                 Ok(event) => {
@@ -247,4 +250,25 @@ async fn dead_letter(delivery: Delivery, reason: &str) -> anyhow::Result<()> {
         .await
         .context("cannot dead-letter")?;
     Ok(())
+}
+
+/// The span of handling one event: a child of the trace its `traceparent`
+/// header names (the change in task-service that made it).
+fn consume_span(delivery: &Delivery) -> tracing::Span {
+    if !todogenie_common::telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!("event consume", otel.kind = "consumer");
+    let traceparent = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("traceparent"))
+        .and_then(|v| match v {
+            lapin::types::AMQPValue::LongString(s) => Some(s.to_string()),
+            lapin::types::AMQPValue::ShortString(s) => Some(s.to_string()),
+            _ => None,
+        });
+    todogenie_common::telemetry::continue_trace(&span, traceparent.as_deref());
+    span
 }

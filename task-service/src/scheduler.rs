@@ -47,6 +47,7 @@ impl Scheduler {
         Ok(done)
     }
 
+    #[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "fire_due_reminders"))]
     async fn fire_due_reminders(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
         let store::schedule::Due {
@@ -84,6 +85,7 @@ impl Scheduler {
         Ok(due.len())
     }
 
+    #[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "continue_series"))]
     async fn continue_series(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
         let tasks = store::schedule::lock_passed_recurring(&mut tx, self.batch).await?;

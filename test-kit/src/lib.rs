@@ -65,7 +65,7 @@ pub fn init_tracing() {
     static TRACING: std::sync::Once = std::sync::Once::new();
     TRACING.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            todogenie_common::telemetry::init(&filter, "text");
+            std::mem::forget(todogenie_common::telemetry::init(&filter, "text", "tests"));
         }
     });
 }

@@ -30,6 +30,7 @@ use todogenie_common::backoff::backoff;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 pub(crate) use credentials::CredentialState;
@@ -307,7 +308,15 @@ impl Engine {
                 let lag = (started - row.reminder_time).to_std().unwrap_or_default();
                 metrics::histogram!("notification_send_lag_seconds").record(lag.as_secs_f64());
             }
-            let error = match provider.send(&phone, &message).await {
+            // A send is its own trace (the worker's), one span per request.
+            let request = tracing::info_span!(
+                "provider request",
+                otel.kind = "client",
+                provider = provider.name(),
+                kind = message.kind(),
+                notifications = rows.len(),
+            );
+            let error = match provider.send(&phone, &message).instrument(request).await {
                 Ok(message_id) => {
                     self.credentials.set(false);
                     metrics::counter!("messages_sent_total", "provider" => provider.name(), "kind" => message.kind())

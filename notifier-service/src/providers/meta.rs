@@ -211,9 +211,7 @@ impl Provider for MetaProvider {
     }
 
     async fn send(&self, to: &PhoneNumber, message: &Message) -> Result<String, SendError> {
-        let response = self
-            .http
-            .post(&self.url)
+        let response = super::traced(self.http.post(&self.url))
             .bearer_auth(self.token.expose())
             .json(&self.body(to, message))
             .send()
@@ -263,9 +261,7 @@ impl Provider for MetaProvider {
             "status": "read",
             "message_id": message_id,
         });
-        let response = self
-            .http
-            .post(&self.url)
+        let response = super::traced(self.http.post(&self.url))
             .bearer_auth(self.token.expose())
             .json(&body)
             .send()

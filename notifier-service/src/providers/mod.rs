@@ -205,6 +205,15 @@ pub(crate) trait Provider: Send + Sync {
     }
 }
 
+/// The request, carrying the current trace (`traceparent`) when traces
+/// are exported; providers ignore it, proxies and collectors can use it.
+pub(crate) fn traced(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match todogenie_common::telemetry::traceparent_of(&tracing::Span::current()) {
+        Some(traceparent) => request.header("traceparent", traceparent),
+        None => request,
+    }
+}
+
 /// An HTTP client with the timeouts reqwest leaves unset.
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()

@@ -202,9 +202,7 @@ impl Provider for TwilioProvider {
     }
 
     async fn send(&self, to: &PhoneNumber, message: &Message) -> Result<String, SendError> {
-        let response = self
-            .http
-            .post(&self.url)
+        let response = super::traced(self.http.post(&self.url))
             .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
             .form(&self.form(to, message))
             .send()

@@ -22,6 +22,7 @@ pub(crate) struct Applied {
 /// Commits the effect of `events` (in their order) or nothing. `gather` is
 /// added to each reminder's time so reminders of one recipient that fall due
 /// together reach the engine together, as one digest.
+#[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "apply"))]
 pub(crate) async fn apply(
     pool: &PgPool,
     events: &[TaskEvent],

@@ -37,6 +37,14 @@ pub(crate) fn router(state: WebhookState) -> Router {
         )
         .route("/webhooks/twilio", post(twilio::receive))
         .with_state(state)
+        // One span per webhook, continuing a `traceparent` if one came.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(todogenie_common::telemetry::request_span::<axum::body::Body>)
+                .on_request(())
+                .on_response(())
+                .on_failure(()),
+        )
 }
 
 /// Largest webhook body taken (Meta batches up to 1,000 updates in a few

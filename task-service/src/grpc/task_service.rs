@@ -43,8 +43,13 @@ impl TaskApi {
     }
 }
 
-/// The W3C trace the call carried, or a new one.
+/// The trace the event of this call continues: the RPC's own span when
+/// traces are exported, else the W3C trace the call carried, or a new one.
 fn trace<T>(request: &Request<T>) -> TraceParent {
+    let own = todogenie_common::telemetry::traceparent_of(&tracing::Span::current());
+    if let Some(own) = own.as_deref().and_then(TraceParent::parse) {
+        return own;
+    }
     TraceParent::from_metadata(
         request
             .metadata()

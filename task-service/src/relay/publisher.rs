@@ -8,6 +8,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use todogenie_common::amqp::{self, Topology};
 use todogenie_common::events::CONTENT_TYPE;
+use todogenie_common::telemetry;
 
 use crate::store::outbox::OutboxRow;
 
@@ -65,10 +66,20 @@ impl Publisher {
     pub async fn publish(&self, rows: &[OutboxRow]) -> Vec<Delivery> {
         let mut pending = Vec::with_capacity(rows.len());
         for row in rows {
+            // The publish continues the trace of the change that wrote the
+            // row, and the message carries the publish's own context on.
+            let span = tracing::info_span!(
+                "outbox publish",
+                otel.kind = "producer",
+                messaging.destination = %row.routing_key,
+            );
+            telemetry::continue_trace(&span, Some(row.traceparent.as_str()));
+            let traceparent = telemetry::traceparent_of(&span)
+                .unwrap_or_else(|| row.traceparent.as_str().to_owned());
             let mut headers = FieldTable::default();
             headers.insert(
                 "traceparent".into(),
-                AMQPValue::LongString(row.traceparent.as_str().into()),
+                AMQPValue::LongString(traceparent.into()),
             );
             let properties = BasicProperties::default()
                 .with_content_type(CONTENT_TYPE.into())

@@ -175,6 +175,7 @@ impl Tasks {
     /// One read-modify-write of a task: the row, its fire times, its event
     /// and, when it closes a recurring task, the next occurrence. A patch that
     /// changes nothing writes nothing.
+    #[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "change"))]
     async fn change(
         &self,
         caller: &Caller,
@@ -239,6 +240,7 @@ impl Tasks {
         Ok((task, next))
     }
 
+    #[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "delete"))]
     pub(crate) async fn delete(&self, caller: &Caller, id: Uuid, trace: TraceParent) -> Result<()> {
         let now = Utc::now();
         let mut tx = self
@@ -257,6 +259,7 @@ impl Tasks {
     }
 
     /// Adds a one-off reminder at now + `duration` to an open task.
+    #[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "snooze"))]
     pub(crate) async fn snooze(
         &self,
         caller: &Caller,

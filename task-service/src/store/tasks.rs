@@ -123,6 +123,7 @@ pub struct RequestKey<'a> {
 /// the loser waits for the winner's commit and inserts nothing. Returns
 /// whether the task was inserted; `false` means the request id was seen
 /// (see `requests::find`) or the occurrence exists.
+#[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "insert_new"))]
 pub async fn insert_new(
     executor: impl PgExecutor<'_>,
     task: &Task,
