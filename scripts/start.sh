@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 # A development secret, unless one is given: tokens made with `token` match it.
 export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me-0123456789abcdef}"
+# The web page of examples/web, served by `npm run dev` there, may call both.
+export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://127.0.0.1:5173,http://localhost:5173}"
 services=(task-service notifier-service)
 
 cargo build --release $(printf -- '-p %s ' "${services[@]}")
