@@ -30,8 +30,9 @@ grpcurl --plaintext -H "authorization: Bearer $TOKEN" \
   -d '{"query": "rent", "tags": ["HOME"], "orderBy": "priority desc, due_time", "pageSize": 20}' \
   "$tasks" todogenie.v1.TaskService/ListTasks
 
-grpcurl --plaintext -H "authorization: Bearer $TOKEN" \
-  -d "{\"task\": {\"id\": \"$id\", \"etag\": \"$etag\", \"title\": \"Pay the rent\"}, \"updateMask\": {\"paths\": [\"title\"]}}" \
+# Protobuf text format here: grpcurl builds disagree on FieldMask's JSON form.
+grpcurl --plaintext --format text -H "authorization: Bearer $TOKEN" \
+  -d "task { id: \"$id\" etag: \"$etag\" title: \"Pay the rent\" } update_mask { paths: \"title\" }" \
   "$tasks" todogenie.v1.TaskService/UpdateTask
 
 grpcurl --plaintext -H "authorization: Bearer $TOKEN" -d "{\"id\": \"$id\", \"duration\": \"3600s\"}" \

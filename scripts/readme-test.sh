@@ -32,7 +32,7 @@ cleanup() {
   for queue in "$AMQP_QUEUE" "$AMQP_QUEUE.dead"; do
     rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
   done
-  for exchange in "$AMQP_EXCHANGE" "$AMQP_EXCHANGE.dead"; do
+  for exchange in "$AMQP_EXCHANGE" "$AMQP_EXCHANGE.dlx"; do
     rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$exchange\">>), false, <<\"readme\">>)." >/dev/null 2>&1 || true
   done
 }
