@@ -131,7 +131,12 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
 
 /// A span for one request that came over HTTP (gRPC, gRPC-Web, webhooks),
 /// continuing the caller's trace from its `traceparent` header.
+/// No span when traces are not exported: measured, the span cost GetTask
+/// about 10 µs of CPU per call (109 → 120 µs in task-bench).
 pub fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
+    if !exporting() {
+        return tracing::Span::none();
+    }
     let path = request.uri().path();
     let span = tracing::info_span!(
         "request",
