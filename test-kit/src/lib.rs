@@ -157,25 +157,32 @@ pub fn clean_up(databases: Vec<String>, topology: Option<Topology>) {
                 let _ = sqlx::query(&sql).execute(&mut conn).await;
             }
         }
-        let Some(topology) = topology else { return };
-        let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
-        else {
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            for queue in [topology.queue.clone(), topology.dead_letter_queue()] {
-                let _ = channel
-                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            }
-            for exchange in [topology.exchange.clone(), topology.dead_letter_exchange()] {
-                let _ = channel
-                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                    .await;
-            }
+        if let Some(topology) = topology {
+            delete_topology(AMQP_URL, &topology).await;
         }
-        let _ = connection.close(200, "cleaned up".into()).await;
     });
+}
+
+/// Deletes a topology's queues (and their messages) and exchanges, both
+/// services' declarations of it; what is already gone is no error.
+pub async fn delete_topology(amqp_url: &str, topology: &Topology) {
+    let Ok(connection) = Connection::connect(amqp_url, ConnectionProperties::default()).await
+    else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        for queue in [topology.queue.clone(), topology.dead_letter_queue()] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in [topology.exchange.clone(), topology.dead_letter_exchange()] {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+    let _ = connection.close(200, "cleaned up".into()).await;
 }
 
 /// How many messages wait in a quorum queue (the notifier's, its dead

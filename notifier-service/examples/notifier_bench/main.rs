@@ -149,6 +149,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let _ = child.kill().await;
+    // The run's queue (and its dead letters) and exchanges go with it.
+    let topology = todogenie_common::amqp::Topology::new(&exchange, format!("{exchange}.notifier"));
+    todogenie_test_kit::delete_topology(&args.amqp_url, &topology).await;
     let mut admin = PgConnection::connect(&format!("{}/postgres", args.postgres)).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         .execute(&mut admin)
