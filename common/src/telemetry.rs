@@ -115,6 +115,19 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     }
 }
 
+/// Links `span` to the trace `traceparent` names (work that another trace
+/// caused, done later in a trace of its own).
+pub fn link_to(span: &tracing::Span, traceparent: Option<&str>) {
+    if !exporting() {
+        return;
+    }
+    let linked = context_from(traceparent);
+    let context = linked.span().span_context().clone();
+    if context.is_valid() {
+        span.add_link(context);
+    }
+}
+
 /// The `traceparent` of `span` when it is exported, to pass the trace on.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     if !exporting() {

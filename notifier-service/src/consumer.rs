@@ -17,6 +17,7 @@ use lapin::types::FieldTable;
 use sqlx::PgPool;
 use todogenie_common::amqp::{self, Topology};
 use todogenie_common::backoff::backoff;
+use todogenie_common::events::TraceParent;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::Engine;
@@ -133,7 +134,11 @@ impl Consumer {
         let _spans: Vec<tracing::Span> = batch.iter().map(consume_span).collect();
         for delivery in batch {
             match TaskEvent::parse(&delivery.data) {
-                Ok(event) => {
+                Ok(mut event) => {
+                    // A notification it queues remembers its trace (bounded,
+                    // well-formed, or none).
+                    event.traceparent =
+                        header_traceparent(&delivery).filter(|t| TraceParent::parse(t).is_some());
                     events.push(event);
                     good.push(delivery);
                 }
@@ -259,7 +264,16 @@ fn consume_span(delivery: &Delivery) -> tracing::Span {
         return tracing::Span::none();
     }
     let span = tracing::info_span!("event consume", otel.kind = "consumer");
-    let traceparent = delivery
+    todogenie_common::telemetry::continue_trace(&span, header_traceparent(delivery).as_deref());
+    span
+}
+
+/// The message's `traceparent` header, when traces are exported.
+fn header_traceparent(delivery: &Delivery) -> Option<String> {
+    if !todogenie_common::telemetry::exporting() {
+        return None;
+    }
+    delivery
         .properties
         .headers()
         .as_ref()
@@ -268,7 +282,5 @@ fn consume_span(delivery: &Delivery) -> tracing::Span {
             lapin::types::AMQPValue::LongString(s) => Some(s.to_string()),
             lapin::types::AMQPValue::ShortString(s) => Some(s.to_string()),
             _ => None,
-        });
-    todogenie_common::telemetry::continue_trace(&span, traceparent.as_deref());
-    span
+        })
 }

@@ -2,7 +2,8 @@
 //! stand-in (a tonic TraceService server in this test), one CreateTask
 //! gives spans of both services in one trace: the RPC, its SQL
 //! transaction, the outbox publish, the notifier's handling of the event;
-//! the reminder's provider request is exported too. A test binary of its
+//! the reminder's send is a trace of its own, linked to its due event's, with
+//! the provider request inside it. A test binary of its
 //! own: the tracing subscriber is global to the process.
 
 #[allow(dead_code, unused_imports)]
@@ -115,11 +116,32 @@ async fn one_create_task_gives_spans_of_both_services_in_one_trace() {
                 .iter()
                 .any(|s| rpc.iter().any(|r| r.trace_id == s.trace_id))
         };
+        // The reminder's send: its own trace, linked to the trace of the
+        // due event that queued it; the provider request inside it.
+        let consumed = collector.named("event consume");
+        let sends = collector.named("reminder send");
+        let linked = sends.iter().any(|send| {
+            send.trace_id
+                != send
+                    .links
+                    .first()
+                    .map(|l| l.trace_id.clone())
+                    .unwrap_or_default()
+                && send
+                    .links
+                    .iter()
+                    .any(|l| consumed.iter().any(|c| c.trace_id == l.trace_id))
+        });
+        let request_in_send = collector
+            .named("provider request")
+            .iter()
+            .any(|r| sends.iter().any(|s| s.span_id == r.parent_span_id));
         let whole = !rpc.is_empty()
             && same_trace("sql transaction")
             && same_trace("outbox publish")
             && same_trace("event consume")
-            && !collector.named("provider request").is_empty();
+            && linked
+            && request_in_send;
         if whole {
             // The notifier's span is a descendant, not a new trace: its
             // parent is the publish, whose parent is in the RPC's trace.

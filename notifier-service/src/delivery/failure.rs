@@ -199,6 +199,7 @@ mod tests {
                 },
                 create_time: now(),
                 update_time: now(),
+                traceparent: None,
             },
             notifications: vec![Notification {
                 id: uuid::Uuid::now_v7(),
@@ -218,6 +219,7 @@ mod tests {
                 scheduled_time: now(),
                 create_time: now(),
                 update_time: now(),
+                traceparent: None,
             }],
             channel: Channel::WhatsApp,
         }

@@ -289,6 +289,7 @@ impl Engine {
             },
         };
         let phone = batch.contact.spec.phone_number.clone();
+        let send = send_span(rows);
         let mut requests = 0;
         loop {
             self.limiter.acquire().await;
@@ -308,8 +309,9 @@ impl Engine {
                 let lag = (started - row.reminder_time).to_std().unwrap_or_default();
                 metrics::histogram!("notification_send_lag_seconds").record(lag.as_secs_f64());
             }
-            // A send is its own trace (the worker's), one span per request.
+            // One span per request, in the send's own trace.
             let request = tracing::info_span!(
+                parent: &send,
                 "provider request",
                 otel.kind = "client",
                 provider = provider.name(),
@@ -390,4 +392,17 @@ impl Engine {
             );
         }
     }
+}
+
+/// A reminder's send: a trace of its own (a digest gathers several
+/// events), linked to the trace of each event that queued one of its rows.
+fn send_span(rows: &[crate::domain::Notification]) -> tracing::Span {
+    if !todogenie_common::telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(parent: None, "reminder send", notifications = rows.len());
+    for row in rows {
+        todogenie_common::telemetry::link_to(&span, row.traceparent.as_deref());
+    }
+    span
 }

@@ -234,6 +234,7 @@ mod tests {
             },
             create_time: now(),
             update_time: now(),
+            traceparent: None,
         }
     }
 
@@ -257,6 +258,7 @@ mod tests {
                 scheduled_time: now(),
                 create_time: now(),
                 update_time: now(),
+                traceparent: None,
             },
             task_state: state.map(str::to_owned),
         }

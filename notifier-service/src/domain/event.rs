@@ -35,6 +35,9 @@ pub(crate) struct TaskEvent {
     pub version: i64,
     /// For `Due`: the reminder that fired.
     pub reminder_time: Option<DateTime<Utc>>,
+    /// The trace its message carried (`traceparent` header), when traces are
+    /// exported.
+    pub traceparent: Option<String>,
 }
 
 impl TaskEvent {
@@ -84,6 +87,7 @@ impl TaskEvent {
                 .transpose()?,
             version,
             reminder_time,
+            traceparent: None,
         })
     }
 

@@ -31,6 +31,8 @@ pub(crate) struct Notification {
     pub scheduled_time: DateTime<Utc>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// The trace of the event that queued it, if traces were exported.
+    pub traceparent: Option<String>,
 }
 
 impl Notification {

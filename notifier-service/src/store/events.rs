@@ -82,9 +82,9 @@ pub(crate) async fn apply(
     let gather = chrono::Duration::from_std(gather).unwrap_or_default();
     let notifications = sqlx::query!(
         "INSERT INTO notifications (id, user_id, task_id, event_id, reminder_time, task_title, \
-             due_time, scheduled_time) \
+             due_time, scheduled_time, traceparent) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], \
-             $5::timestamptz[], $6::text[], $7::timestamptz[], $8::timestamptz[]) \
+             $5::timestamptz[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[]) \
          ON CONFLICT (task_id, reminder_time) DO NOTHING",
         &due.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>() as _,
         &due.iter()
@@ -98,6 +98,9 @@ pub(crate) async fn apply(
             .collect::<Vec<_>>() as _,
         &due.iter().map(|(e, _)| e.due_time).collect::<Vec<_>>() as _,
         &due.iter().map(|(_, at)| *at + gather).collect::<Vec<_>>() as _,
+        &due.iter()
+            .map(|(e, _)| e.traceparent.as_deref())
+            .collect::<Vec<_>>() as _,
     )
     .execute(&mut *tx)
     .await

@@ -17,7 +17,8 @@ macro_rules! notification_query {
             NotificationRow,
             $head + "n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
                 n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, \
-                n.failures, n.last_error, n.scheduled_time, n.create_time, n.update_time"
+                n.failures, n.last_error, n.scheduled_time, n.create_time, n.update_time, \
+                n.traceparent"
                 + $tail
             $(, $arg)*
         )
@@ -44,6 +45,7 @@ struct NotificationRow {
     scheduled_time: DateTime<Utc>,
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
+    traceparent: Option<String>,
 }
 
 impl TryFrom<NotificationRow> for Notification {
@@ -75,6 +77,7 @@ impl TryFrom<NotificationRow> for Notification {
             scheduled_time: row.scheduled_time,
             create_time: row.create_time,
             update_time: row.update_time,
+            traceparent: row.traceparent,
         })
     }
 }
@@ -114,7 +117,7 @@ pub(crate) async fn claim(
          RETURNING n.id, n.user_id, n.task_id, n.event_id, n.reminder_time, n.task_title, \
              n.due_time, n.channel, n.status, n.batch_id, n.provider_message_id, n.attempts, \
              n.failures, n.last_error, n.scheduled_time, n.create_time, n.update_time, \
-             (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state",
+             n.traceparent, (SELECT t.state FROM task_states t WHERE t.task_id = n.task_id) AS task_state",
         limit,
         lease.as_secs_f64(),
         claim,
@@ -142,6 +145,7 @@ pub(crate) async fn claim(
                 scheduled_time: r.scheduled_time,
                 create_time: r.create_time,
                 update_time: r.update_time,
+                traceparent: r.traceparent,
             };
             Ok(Claimed {
                 notification: row.try_into()?,

@@ -194,6 +194,75 @@ pub async fn drive_create(
     .await
 }
 
+/// The most requests the paced mode keeps in flight (a bound on the load
+/// generator itself; one waiting for a slot still counts its latency from
+/// its scheduled time).
+const PACED_IN_FLIGHT: usize = 10_000;
+
+/// CreateTask at `rate` per second for `duration`, whatever the answers
+/// (open loop): a closed loop's latency is bounded by its own throughput,
+/// and hides a stall by sending less. Each latency counts from when its
+/// request was due to leave, so a stall shows as the delay of every
+/// request scheduled behind it.
+pub async fn drive_create_paced(
+    target: &Target,
+    clients: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    anyhow::ensure!(
+        rate > 0.0 && rate.is_finite(),
+        "the paced rate must be positive"
+    );
+    let tokens = user_tokens(target, clients);
+    let mut channels = Vec::new();
+    for _ in 0..target.connections.clamp(1, clients) {
+        channels.push(connect(target).await?);
+    }
+    let due = chrono::Utc::now() + chrono::Duration::days(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(PACED_IN_FLIGHT));
+    let (results, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let total = (rate * duration.as_secs_f64()) as u64;
+    let started = Instant::now();
+    let cpu_before = process_cpu();
+    for n in 0..total {
+        let scheduled = started + Duration::from_secs_f64(n as f64 / rate);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let slot = slots.clone().acquire_owned().await?;
+        let i = (n as usize) % clients;
+        let mut client = channels[i % channels.len()].clone();
+        let token = tokens[i].1.clone();
+        let results = results.clone();
+        tokio::spawn(async move {
+            let request = pb::CreateTaskRequest {
+                task: Some(pb::Task {
+                    title: format!("Paced task {n}"),
+                    tags: vec!["bench".into()],
+                    due_time: Some(prost_types::Timestamp {
+                        seconds: due.timestamp(),
+                        nanos: 0,
+                    }),
+                    ..pb::Task::default()
+                }),
+                request_id: String::new(),
+            };
+            let answer = client.create_task(authorized(request, &token)).await;
+            let _ = results.send(answer.map(|_| scheduled.elapsed()).map_err(drop));
+            drop(slot);
+        });
+    }
+    drop(results);
+    let mut stats = Stats::default();
+    while let Some(result) = received.recv().await {
+        match result {
+            Ok(latency) => stats.latencies.push(latency),
+            Err(()) => stats.errors += 1,
+        }
+    }
+    stats.finish(started, cpu_before);
+    Ok(stats)
+}
+
 /// GetTask of tasks created in the CreateTask run, by their owners.
 pub async fn drive_get(
     target: &Target,

@@ -89,6 +89,14 @@ struct Args {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     amqp_url: String,
+    /// After step 2, CreateTask again in an open loop at half of pgbench's
+    /// rate (or --paced-rate): sent on a fixed schedule whatever the
+    /// answers, each latency counted from when its request was due to leave.
+    #[arg(long)]
+    paced: bool,
+    /// --paced: requests per second instead of half of pgbench's rate.
+    #[arg(long)]
+    paced_rate: Option<f64>,
     /// Only step 3, on the database a previous run seeded (kept if it holds
     /// --seed-tasks tasks).
     #[arg(long, conflicts_with = "skip_seed")]
@@ -216,6 +224,14 @@ async fn rpc_and_pgbench(
         pg,
         create.throughput() / pg
     );
+    if args.paced {
+        let rate = args.paced_rate.unwrap_or(pg / 2.0);
+        let paced = load::drive_create_paced(target, args.clients, rate, duration).await?;
+        println!(
+            "{}",
+            paced.line(&format!("CreateTask paced at {rate:.0}/s (open loop)"))
+        );
+    }
 
     Ok(())
 }
