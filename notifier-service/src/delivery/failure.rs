@@ -199,7 +199,6 @@ mod tests {
                 },
                 create_time: now(),
                 update_time: now(),
-                traceparent: None,
             },
             notifications: vec![Notification {
                 id: uuid::Uuid::now_v7(),

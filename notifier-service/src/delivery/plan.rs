@@ -234,7 +234,6 @@ mod tests {
             },
             create_time: now(),
             update_time: now(),
-            traceparent: None,
         }
     }
 
