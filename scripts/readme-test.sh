@@ -5,6 +5,7 @@
 # script as it is. Needs grpcurl on PATH (CI installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/run-resources.sh
 
 # The README's block is the script, line for line.
 python3 - <<'PY'
@@ -26,15 +27,7 @@ export RUST_LOG=warn
 
 cleanup() {
   [ -n "${start_pid:-}" ] && kill -TERM "$start_pid" 2>/dev/null && wait "$start_pid" 2>/dev/null || true
-  for db in "${run}_tasks" "${run}_notifier"; do
-    psql postgres://postgres@127.0.0.1:5432/postgres -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  done
-  for queue in "$AMQP_QUEUE" "$AMQP_QUEUE.dead"; do
-    rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
-  done
-  for exchange in "$AMQP_EXCHANGE" "$AMQP_EXCHANGE.dlx"; do
-    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$exchange\">>), false, <<\"readme\">>)." >/dev/null 2>&1 || true
-  done
+  remove_run_resources "$AMQP_EXCHANGE" "$AMQP_QUEUE" "${run}_tasks" "${run}_notifier"
 }
 trap cleanup EXIT
 

@@ -6,6 +6,7 @@
 # and Debian's chromium (CI installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/run-resources.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -q -p task-service
@@ -23,13 +24,7 @@ pids=()
 cleanup() {
   [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
-  psql postgres://postgres@127.0.0.1:5432/postgres -qAtc "DROP DATABASE IF EXISTS $run WITH (FORCE)" >/dev/null 2>&1 || true
-  for queue in "$AMQP_QUEUE" "$AMQP_QUEUE.dead"; do
-    rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
-  done
-  for exchange in "$AMQP_EXCHANGE" "$AMQP_EXCHANGE.dlx"; do
-    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$exchange\">>), false, <<\"web-e2e\">>)." >/dev/null 2>&1 || true
-  done
+  remove_run_resources "$AMQP_EXCHANGE" "$AMQP_QUEUE" "$run"
 }
 trap cleanup EXIT
 

@@ -21,7 +21,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::trace::v1::Span;
-use todogenie_proto::v1 as pb;
 
 #[derive(Clone, Default)]
 struct Collector {
@@ -85,21 +84,12 @@ async fn one_create_task_gives_spans_of_both_services_in_one_trace() {
     let pair = helpers::spawn_end_to_end().await;
     pair.contact("alice", "+14155550123").await;
     let mut tasks = pair.tasks_client("alice").await;
-    let task = tasks
-        .create_task(pb::CreateTaskRequest {
-            task: Some(pb::Task {
-                title: "Traced".into(),
-                due_time: Some(prost_types::Timestamp {
-                    seconds: (Utc::now() + chrono::Duration::seconds(1)).timestamp(),
-                    nanos: 0,
-                }),
-                ..pb::Task::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let task = helpers::task_due_at(
+        &mut tasks,
+        "Traced",
+        Utc::now() + chrono::Duration::seconds(1),
+    )
+    .await;
     pair.wait_status(
         task.id.parse().unwrap(),
         "DELIVERED",

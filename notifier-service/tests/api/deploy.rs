@@ -10,7 +10,7 @@ use todogenie_common::auth::Role;
 use todogenie_proto::v1 as pb;
 use todogenie_standin::Fault;
 
-use crate::helpers::{poll, queue_depth, spawn_end_to_end};
+use crate::helpers::{poll, queue_depth, spawn_end_to_end, task_due_at};
 
 /// Names in PromQL that are not ours: functions, and the blackbox
 /// exporter's probe.
@@ -58,20 +58,12 @@ async fn the_dashboard_and_alerts_name_only_metrics_the_services_export() {
     );
     for user in ["alice", "bob"] {
         let mut tasks = pair.tasks_client(user).await;
-        tasks
-            .create_task(pb::CreateTaskRequest {
-                task: Some(pb::Task {
-                    title: "Measured".into(),
-                    due_time: Some(prost_types::Timestamp {
-                        seconds: (Utc::now() + chrono::Duration::seconds(1)).timestamp(),
-                        nanos: 0,
-                    }),
-                    ..pb::Task::default()
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap();
+        task_due_at(
+            &mut tasks,
+            "Measured",
+            Utc::now() + chrono::Duration::seconds(1),
+        )
+        .await;
     }
     assert_eq!(
         pair.standin

@@ -8,32 +8,10 @@ use chrono::Utc;
 use todogenie_common::auth::Role;
 use todogenie_proto::v1 as pb;
 
-use crate::helpers::{poll, spawn_end_to_end, Pair, Tasks};
+use crate::helpers::{poll, spawn_end_to_end, task_due_at, Pair, Tasks};
 
 const PHONE: &str = "+14155550123";
 const DIGITS: &str = "14155550123";
-
-fn timestamp(at: chrono::DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap(),
-    }
-}
-
-async fn task_due_at(tasks: &mut Tasks, title: &str, due: chrono::DateTime<Utc>) -> pb::Task {
-    tasks
-        .create_task(pb::CreateTaskRequest {
-            task: Some(pb::Task {
-                title: title.into(),
-                due_time: Some(timestamp(due)),
-                ..pb::Task::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("CreateTask")
-        .into_inner()
-}
 
 async fn state_of(tasks: &mut Tasks, id: &str) -> pb::Task {
     tasks

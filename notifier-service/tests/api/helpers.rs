@@ -453,3 +453,30 @@ impl Drop for Pair {
         todogenie_test_kit::clean_up(databases, Some(self.topology.clone()));
     }
 }
+
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap(),
+    }
+}
+
+/// Creates a task due at `due` as the client's user.
+pub async fn task_due_at(
+    tasks: &mut Tasks,
+    title: &str,
+    due: chrono::DateTime<chrono::Utc>,
+) -> pb::Task {
+    tasks
+        .create_task(pb::CreateTaskRequest {
+            task: Some(pb::Task {
+                title: title.into(),
+                due_time: Some(timestamp(due)),
+                ..pb::Task::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("CreateTask")
+        .into_inner()
+}
