@@ -251,14 +251,14 @@ impl InboundWorker {
         let Some(contact) = self.talking_contact(from).await? else {
             return self.stranger(report, from).await;
         };
-        let task = match self.tasks.get(task_id).await {
-            Ok(task) if task.owner == contact.spec.user.as_str() => task,
-            Ok(_) | Err(Failure::Refused(_)) => {
+        let task = match self.own_task(&contact, task_id).await {
+            Ok(Some(task)) => task,
+            Ok(None) => {
                 return self
                     .reply(report, from, text_message("That task is gone."))
                     .await;
             }
-            Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+            Err(why) => return self.retry_later(report, &why).await,
         };
         let body = truncate(
             &format!(
@@ -286,7 +286,7 @@ impl InboundWorker {
             )
             .await;
         };
-        self.remove(report, from, &task_id.clone()).await
+        self.remove(report, from, task_id).await
     }
 
     /// Deletes a task of the number's contact, and says so.
@@ -306,8 +306,8 @@ impl InboundWorker {
         let answer = if report.applied {
             "Removed.".to_owned()
         } else {
-            match self.tasks.get(task_id).await {
-                Ok(task) if task.owner == contact.spec.user.as_str() => {
+            match self.own_task(&contact, task_id).await {
+                Ok(Some(task)) => {
                     match self.tasks.delete(task_id).await {
                         Ok(()) | Err(Failure::Refused(_)) => {}
                         Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
@@ -315,8 +315,8 @@ impl InboundWorker {
                     inbound::mark_applied(&self.pool, &report.key).await?;
                     format!("Removed: {}", task.title)
                 }
-                Ok(_) | Err(Failure::Refused(_)) => "Nothing to undo.".to_owned(),
-                Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
+                Ok(None) => "Nothing to undo.".to_owned(),
+                Err(why) => return self.retry_later(report, &why).await,
             }
         };
         self.send(
@@ -327,6 +327,16 @@ impl InboundWorker {
         )
         .await;
         inbound::finish(&self.pool, &report.key, None).await
+    }
+
+    /// The task, if it exists and is the contact's own (another user's is
+    /// as good as gone); `Err` when task-service cannot say now.
+    async fn own_task(&self, contact: &Contact, task_id: &str) -> Result<Option<pb::Task>, String> {
+        match self.tasks.get(task_id).await {
+            Ok(task) if task.owner == contact.spec.user.as_str() => Ok(Some(task)),
+            Ok(_) | Err(Failure::Refused(_)) => Ok(None),
+            Err(Failure::Retry(why)) => Err(why),
+        }
     }
 }
 
