@@ -20,7 +20,7 @@ use tonic::service::Routes;
 use crate::config::{ProviderKind, Secret, Settings};
 use crate::confirm::Confirmer;
 use crate::consumer::Consumer;
-use crate::delivery::{CredentialState, Engine, EngineConfig, RateLimiter};
+use crate::delivery::{CredentialState, Engine, EngineConfig, Share};
 use crate::grpc::NotifierApi;
 use crate::http::{self, HttpState};
 use crate::inbound::InboundWorker;
@@ -73,7 +73,10 @@ impl Application {
         let http_client = providers::http_client(settings.provider_timeout);
         let whatsapp = whatsapp_provider(settings, http_client.clone());
         let sms = sms_provider(settings, http_client);
-        let limiter = Arc::new(RateLimiter::per_second(settings.whatsapp_max_mps));
+        // The account's rate, shared with every live replica.
+        let share = Arc::new(Share::new(settings.whatsapp_max_mps));
+        share.join(&pool).await?;
+        let limiter = share.limiter.clone();
         let credentials = Arc::new(CredentialState::default());
         let broker_up = Arc::new(AtomicBool::new(false));
         let engine = Engine::new(
@@ -126,6 +129,9 @@ impl Application {
             }
             .run(shutdown.clone()),
         ));
+        workers.push(tokio::spawn(
+            share.clone().run(pool.clone(), shutdown.clone()),
+        ));
         workers.push(tokio::spawn(crate::retention::run(
             pool.clone(),
             settings.retention,
@@ -166,6 +172,8 @@ impl Application {
             cors: settings.shared.cors_allowed_origins.clone(),
         };
         let result = serve::run(listeners, service, workers, shutdown).await;
+        // Nothing sends any more: the others may take this share at once.
+        share.leave(&pool).await;
         pool.close().await;
         result
     }

@@ -16,6 +16,7 @@ mod failure;
 mod limiter;
 mod plan;
 pub(crate) mod retry;
+mod share;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use uuid::Uuid;
 pub(crate) use credentials::CredentialState;
 pub(crate) use limiter::RateLimiter;
 pub(crate) use plan::RECIPIENT_GAP;
+pub(crate) use share::Share;
 
 use crate::domain::{Channel, Contact, Status};
 use crate::providers::{ErrorClass, Message, Provider};
@@ -125,7 +127,8 @@ impl Engine {
         self.wake.notify_one();
     }
 
-    /// Half a second of sends per round: a round in flight at shutdown ends
+    /// Half a second of sends per round (at the whole account's rate, the
+    /// most this replica's share can be): a round in flight at shutdown ends
     /// well within the deadline.
     fn batch_size(&self) -> i64 {
         i64::from(self.config.max_mps / 2).clamp(8, 256)

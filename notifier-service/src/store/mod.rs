@@ -7,6 +7,7 @@ pub(crate) mod inbound;
 pub(crate) mod notifications;
 pub(crate) mod numbers;
 pub(crate) mod retention;
+pub(crate) mod senders;
 
 use sqlx::PgPool;
 use todogenie_common::db::PoolSpec;

@@ -12,5 +12,6 @@ mod fencing;
 mod helpers;
 mod retention;
 mod secrets;
+mod senders;
 mod talk;
 mod webhooks;
