@@ -3,6 +3,7 @@
 //! change leaves in the outbox. Handlers call in here with parsed values;
 //! SQL is in `store`.
 
+mod group_commit;
 mod limits;
 pub(crate) mod recurrence;
 mod tasks;

@@ -17,6 +17,7 @@ use crate::events::{self, EventKind, TaskEvent, TraceParent};
 use crate::store;
 use crate::wake::Wake;
 
+use super::group_commit::GroupCommit;
 use super::Limits;
 
 /// Snoozes pending on one task at most (each is a row in `reminders`).
@@ -41,11 +42,18 @@ pub(crate) struct Tasks {
     pool: PgPool,
     wake: Wake,
     limits: Limits,
+    creates: GroupCommit,
 }
 
 impl Tasks {
     pub(crate) fn new(pool: PgPool, wake: Wake, limits: Limits) -> Self {
-        Self { pool, wake, limits }
+        let creates = GroupCommit::start(pool.clone());
+        Self {
+            pool,
+            wake,
+            limits,
+            creates,
+        }
     }
 
     /// After a commit that wrote events (and maybe fire times).
@@ -73,21 +81,18 @@ impl Tasks {
             .limits
             .reserve_task(&self.pool, caller, &task.owner)
             .await?;
-        let stored_key = key.as_ref().map(|k| store::tasks::RequestKey {
-            request_id: k.request_id.as_str(),
-            request_hash: &k.request_hash,
-        });
         let fire_times = task.upcoming_fire_times(now);
-        let created = TaskEvent::new(EventKind::Created, &task, now, trace);
-        if store::tasks::insert_new(
-            &self.pool,
-            &task,
-            &fire_times,
-            stored_key,
-            &created.to_outbox(),
-        )
-        .await?
-        {
+        let created = TaskEvent::new(EventKind::Created, &task, now, trace).to_outbox();
+        let new = store::create::NewTask {
+            task,
+            fire_times,
+            key: key
+                .as_ref()
+                .map(|k| (k.request_id.as_str().to_owned(), k.request_hash)),
+            created,
+        };
+        let (task, inserted) = self.creates.insert(new).await?;
+        if inserted {
             self.committed();
             if let Some(slot) = slot {
                 slot.keep();

@@ -1,6 +1,7 @@
 //! All SQL lives below this module. The pool, database creation and the
 //! embedded migrations are here; one file per table group beside it.
 
+pub mod create;
 pub mod list;
 pub mod outbox;
 pub mod reminders;

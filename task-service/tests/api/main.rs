@@ -6,6 +6,7 @@ mod bounds;
 mod browser;
 mod create;
 mod events;
+mod group_commit;
 mod helpers;
 mod hostile;
 mod lifecycle;
