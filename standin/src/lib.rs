@@ -159,6 +159,22 @@ impl CloudApi {
         self.ledger().sent.len()
     }
 
+    /// The most messages it accepted within any one second: what the
+    /// account's limit bounds.
+    pub fn busiest_second(&self) -> usize {
+        let mut times: Vec<_> = self.ledger().sent.iter().map(|s| s.time).collect();
+        times.sort();
+        let mut first = 0;
+        let mut busiest = 0;
+        for last in 0..times.len() {
+            while times[last] - times[first] >= chrono::Duration::seconds(1) {
+                first += 1;
+            }
+            busiest = busiest.max(last - first + 1);
+        }
+        busiest
+    }
+
     /// The inbound message ids the notifier marked read.
     pub fn reads(&self) -> Vec<String> {
         self.ledger().reads.clone()

@@ -5,7 +5,9 @@
 //! due at the same moment (or spread over `--spread-secs`), as task-service
 //! would at their fire time. It prints the sustained send rate, the lag from
 //! due time to provider request (and the part of it the rate limit does not
-//! explain), 130429s, and the notifier's peak RSS.
+//! explain), the most messages in any one second, 130429s, and the
+//! notifier's peak RSS. With `--replicas 2` two notifiers share the
+//! database, the queue and the account's limit.
 //!
 //!   cargo build --release -p notifier-service
 //!   cargo run --release -p notifier-service --example notifier-bench
@@ -40,6 +42,9 @@ struct Args {
     amqp_url: String,
     #[arg(long, default_value = "target/release/notifier-service")]
     binary: String,
+    /// Notifier processes sharing the database, queue and limit.
+    #[arg(long, default_value_t = 1)]
+    replicas: u16,
 }
 
 const SECRET: &str = "bench-secret-of-more-than-16-bytes";
@@ -61,35 +66,47 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let config = standin.config.clone();
-    let http_addr = "127.0.0.1:18080";
-    let mut child = tokio::process::Command::new(&args.binary)
-        .env("NOTIFIER_DATABASE_URL", format!("{}/{db}", args.postgres))
-        .env("NOTIFIER_GRPC_ADDR", "127.0.0.1:15052")
-        .env("NOTIFIER_HTTP_ADDR", http_addr)
-        .env("AMQP_URL", &args.amqp_url)
-        .env("AMQP_EXCHANGE", &exchange)
-        .env("AMQP_QUEUE", format!("{exchange}.notifier"))
-        .env("JWT_SECRET", SECRET)
-        .env("WHATSAPP_PROVIDER", "meta")
-        .env("WHATSAPP_API_BASE", standin.base_url())
-        .env("WHATSAPP_PHONE_NUMBER_ID", &config.phone_number_id)
-        .env("WHATSAPP_ACCESS_TOKEN", &config.access_token)
-        .env("WHATSAPP_APP_SECRET", &config.app_secret)
-        .env("WHATSAPP_MAX_MPS", args.max_mps.to_string())
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| {
-            format!(
-                "cannot start {} (build it with --release first)",
-                args.binary
+    let mut children = Vec::new();
+    for replica in 0..args.replicas {
+        let http_addr = format!("127.0.0.1:{}", 18080 + replica);
+        let child = tokio::process::Command::new(&args.binary)
+            .env("NOTIFIER_DATABASE_URL", format!("{}/{db}", args.postgres))
+            .env(
+                "NOTIFIER_GRPC_ADDR",
+                format!("127.0.0.1:{}", 15052 + replica),
             )
-        })?;
-    let pid = child.id().context("the notifier has a pid")?;
+            .env("NOTIFIER_HTTP_ADDR", &http_addr)
+            .env("AMQP_URL", &args.amqp_url)
+            .env("AMQP_EXCHANGE", &exchange)
+            .env("AMQP_QUEUE", format!("{exchange}.notifier"))
+            .env("JWT_SECRET", SECRET)
+            .env("WHATSAPP_PROVIDER", "meta")
+            .env("WHATSAPP_API_BASE", standin.base_url())
+            .env("WHATSAPP_PHONE_NUMBER_ID", &config.phone_number_id)
+            .env("WHATSAPP_ACCESS_TOKEN", &config.access_token)
+            .env("WHATSAPP_APP_SECRET", &config.app_secret)
+            .env("WHATSAPP_MAX_MPS", args.max_mps.to_string())
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {} (build it with --release first)",
+                    args.binary
+                )
+            })?;
+        // The first creates and migrates the database; the others join it.
+        wait_ready(&http_addr).await?;
+        children.push(child);
+    }
+    let pids: Vec<u32> = children
+        .iter()
+        .filter_map(tokio::process::Child::id)
+        .collect();
+    // Status webhooks go to the first; any replica takes them.
     standin
         .webhooks
-        .point_at(format!("http://{http_addr}/webhooks/whatsapp"));
-    wait_ready(http_addr).await?;
+        .point_at("http://127.0.0.1:18080/webhooks/whatsapp".to_owned());
 
     // Contacts straight into the notifier's tables: 20,000 users, opted in,
     // their numbers confirmed.
@@ -122,8 +139,9 @@ async fn main() -> anyhow::Result<()> {
         due_start + chrono::Duration::microseconds((offset * 1e6) as i64)
     };
     println!(
-        "notifier-bench: {} users, WHATSAPP_MAX_MPS={}, due over {} s, status webhooks {}",
+        "notifier-bench: {} users, {} replica(s), WHATSAPP_MAX_MPS={}, due over {} s, status webhooks {}",
         args.users,
+        args.replicas,
         args.max_mps,
         args.spread_secs,
         if args.no_status_webhooks { "off" } else { "on" }
@@ -141,14 +159,16 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let peak_rss_kib = peak_rss_kib(pid);
     report(&standin, &args, &due_of);
-    println!(
-        "  peak RSS of notifier-service: {:.1} MiB",
-        peak_rss_kib as f64 / 1024.0
-    );
-
-    let _ = child.kill().await;
+    for pid in pids {
+        println!(
+            "  peak RSS of notifier-service (pid {pid}): {:.1} MiB",
+            peak_rss_kib(pid) as f64 / 1024.0
+        );
+    }
+    for mut child in children {
+        let _ = child.kill().await;
+    }
     // The run's queue (and its dead letters) and exchanges go with it.
     let topology = todogenie_common::amqp::Topology::new(&exchange, format!("{exchange}.notifier"));
     todogenie_test_kit::delete_topology(&args.amqp_url, &topology).await;
@@ -288,6 +308,11 @@ fn report(standin: &CloudApi, args: &Args, due_of: &dyn Fn(usize) -> DateTime<Ut
         args.max_mps,
         percentile(&beyond, 0.5),
         percentile(&beyond, 0.99)
+    );
+    println!(
+        "  busiest second: {} messages (limit {})",
+        standin.busiest_second(),
+        args.max_mps
     );
     println!(
         "  refusals: 130429 ×{}, 131056 ×{}",

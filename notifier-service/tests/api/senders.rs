@@ -60,7 +60,7 @@ async fn two_replicas_send_together_under_the_accounts_limit() {
     })
     .await;
     assert_eq!(pair.standin.refused(130_429), 0, "over the account's limit");
-    let busiest = busiest_second(&pair.standin.sent());
+    let busiest = pair.standin.busiest_second();
     assert!(
         busiest <= LIMIT as usize,
         "{busiest} messages in one second"
@@ -75,19 +75,4 @@ async fn two_replicas_send_together_under_the_accounts_limit() {
     senders_become(&pair.pool, 2).await;
     third.stop().await.expect("stops");
     assert_eq!(live_senders(&pair.pool).await, 1);
-}
-
-/// The most messages sent within any one second.
-fn busiest_second(sent: &[todogenie_standin::Sent]) -> usize {
-    let mut times: Vec<_> = sent.iter().map(|s| s.time).collect();
-    times.sort();
-    let mut first = 0;
-    let mut busiest = 0;
-    for last in 0..times.len() {
-        while times[last] - times[first] >= chrono::Duration::seconds(1) {
-            first += 1;
-        }
-        busiest = busiest.max(last - first + 1);
-    }
-    busiest
 }

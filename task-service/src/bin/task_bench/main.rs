@@ -97,6 +97,11 @@ struct Args {
     /// --paced: requests per second instead of half of pgbench's rate.
     #[arg(long)]
     paced_rate: Option<f64>,
+    /// Only pgbench with CreateTask's statement, on --database as it is (a
+    /// database task-service migrated), printing its tps: the baseline for
+    /// scripts/bench-create-h2load.sh.
+    #[arg(long)]
+    pgbench_only: bool,
     /// Only step 3, on the database a previous run seeded (kept if it holds
     /// --seed-tasks tasks).
     #[arg(long, conflicts_with = "skip_seed")]
@@ -109,6 +114,14 @@ const SECRET: &str = "task-bench-secret-0123456789abcdef";
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let database_url = format!("{}/{}", args.postgres_url, args.database);
+    if args.pgbench_only {
+        let tps = pgbench::create_task_tps(&database_url, args.clients, args.seconds).await?;
+        println!(
+            "pgbench, CreateTask's SQL  clients={} tps={tps:.1}",
+            args.clients
+        );
+        return Ok(());
+    }
     if !args.lists_only {
         seed::recreate_database(&args.postgres_url, &args.database).await?;
     }
