@@ -38,6 +38,14 @@ pub(crate) struct RateLimiter {
     changed: Notify,
 }
 
+enum Reserved {
+    Slot(Instant),
+    /// The next slot is later than the caller can use.
+    TooLate,
+    /// No share covers the next slot (yet): wait for a new one.
+    NoShare,
+}
+
 struct State {
     /// `None`: no share yet (or it ran out).
     interval: Option<Duration>,
@@ -98,39 +106,62 @@ impl RateLimiter {
 
     /// Waits for this caller's slot.
     pub(crate) async fn acquire(&self) {
+        while !self
+            .acquire_by(Instant::now() + Duration::from_secs(3600))
+            .await
+        {}
+    }
+
+    /// Waits for this caller's slot if there is one no later than `latest`;
+    /// `false` at once, consuming nothing, if there is not: a send that
+    /// could not start in time does not take a slot another could use.
+    pub(crate) async fn acquire_by(&self, latest: Instant) -> bool {
         loop {
             let changed = self.changed.notified();
-            if let Some(slot) = self.reserve() {
-                tokio::time::sleep_until(slot).await;
-                if self.take() {
-                    return;
+            match self.reserve(latest) {
+                Reserved::Slot(slot) => {
+                    tokio::time::sleep_until(slot).await;
+                    if self.take() {
+                        return true;
+                    }
+                    // The last second is full (requests bunched by a
+                    // stall): a later slot.
                 }
-                // The last second is full (requests bunched by a stall):
-                // a later slot.
-                continue;
-            }
-            tokio::select! {
-                () = changed => {}
-                () = tokio::time::sleep(RECHECK) => {}
+                Reserved::TooLate => return false,
+                Reserved::NoShare => {
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep(RECHECK) => {}
+                    }
+                }
             }
         }
     }
 
-    /// The next free slot within the share's span, if there is one.
-    fn reserve(&self) -> Option<Instant> {
+    /// The next free slot within the share's span and by `latest`.
+    fn reserve(&self, latest: Instant) -> Reserved {
         let mut state = self.state.lock().expect("never poisoned");
-        let interval = state.interval?;
-        let mut slot = state.next.max(Instant::now()).max(state.start);
+        let now = Instant::now();
+        if now > latest {
+            return Reserved::TooLate;
+        }
+        let Some(interval) = state.interval else {
+            return Reserved::NoShare;
+        };
+        let mut slot = state.next.max(now).max(state.start);
         // Not before the oldest slot of a full window has left it.
         if state.taken.len() >= state.per_window {
             let index = state.taken.len() - state.per_window;
             slot = slot.max(state.taken[index] + WINDOW);
         }
+        if slot > latest {
+            return Reserved::TooLate;
+        }
         if slot >= state.until {
-            return None;
+            return Reserved::NoShare;
         }
         state.next = slot + interval;
-        Some(slot)
+        Reserved::Slot(slot)
     }
 
     /// Takes the slot now, unless the last `WINDOW` already holds
@@ -235,6 +266,20 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_too_late_for_its_caller_is_left_for_the_next() {
+        let limiter = RateLimiter::per_second(1.0);
+        limiter.acquire().await;
+        let start = Instant::now();
+        // The next slot is about a second away: not within 0.5 s.
+        assert!(!limiter.acquire_by(start + Duration::from_millis(500)).await);
+        assert_eq!(Instant::now(), start, "refused at once");
+        // The refusal consumed nothing: the next caller gets that slot.
+        assert!(limiter.acquire_by(start + Duration::from_secs(2)).await);
+        let waited = start.elapsed().as_secs_f64();
+        assert!((waited - 1.0 / 0.98).abs() < 0.01, "{waited}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -76,8 +76,14 @@ impl Held {
     /// Whether a send that takes up to `longest` would end, and be
     /// recorded, while the rows are still ours.
     fn may_send(&self, longest: Duration) -> bool {
-        !self.lost.load(Ordering::SeqCst)
-            && Instant::now() + longest + RECORD_MARGIN < self.deadline
+        !self.lost.load(Ordering::SeqCst) && Instant::now() < self.latest_start(longest)
+    }
+
+    /// The last moment a send that takes up to `longest` may start.
+    fn latest_start(&self, longest: Duration) -> Instant {
+        self.deadline
+            .checked_sub(longest + RECORD_MARGIN)
+            .unwrap_or_else(Instant::now)
     }
 }
 
@@ -295,8 +301,10 @@ impl Engine {
         let send = send_span(rows);
         let mut requests = 0;
         loop {
-            self.limiter.acquire().await;
-            if !held.may_send(self.config.provider_timeout) {
+            let latest = held.latest_start(self.config.provider_timeout);
+            if !self.limiter.acquire_by(latest).await
+                || !held.may_send(self.config.provider_timeout)
+            {
                 // Not ours for long enough: the next round takes it, at once.
                 return rows
                     .iter()

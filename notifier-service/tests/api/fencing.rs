@@ -75,8 +75,8 @@ async fn an_outcome_write_that_fails_once_after_a_send_sends_nothing_twice() {
 
 #[tokio::test]
 async fn a_round_that_outlasts_its_lease_sends_nothing_twice() {
-    // One message a second per replica: a round of 8 would take 7 s, the
-    // lease is 4 s.
+    // One message a second for the account, shared by the two replicas: a
+    // round of 8 would take 15 s, the lease is 4 s.
     let pair = spawn_with(Options {
         max_mps: 1,
         ..Options::default()

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
+use tracing::{Instrument as _, Span};
 
 use crate::domain::Task;
 use crate::store::create::{insert_batch, NewTask};
@@ -40,9 +41,13 @@ const QUEUE: usize = 1024;
 /// Where a call's task comes back, with whether it was inserted.
 type Answer = oneshot::Sender<anyhow::Result<(Task, bool)>>;
 
+/// A call waiting to be written: its writes, its caller's span (the batch's
+/// `sql transaction` belongs to the callers' traces), where to answer.
+type Waiting = (NewTask, Span, Answer);
+
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
-    queue: mpsc::Sender<(NewTask, Answer)>,
+    queue: mpsc::Sender<Waiting>,
 }
 
 impl GroupCommit {
@@ -64,7 +69,7 @@ impl GroupCommit {
     pub(crate) async fn insert(&self, new: NewTask) -> anyhow::Result<(Task, bool)> {
         let (answer, answered) = oneshot::channel();
         self.queue
-            .send((new, answer))
+            .send((new, Span::current(), answer))
             .await
             .map_err(|_| anyhow::anyhow!("the task writers have stopped"))?;
         answered
@@ -74,14 +79,14 @@ impl GroupCommit {
 }
 
 struct Queue {
-    receiver: mpsc::Receiver<(NewTask, Answer)>,
+    receiver: mpsc::Receiver<Waiting>,
     /// A call that could not join the last batch (its request id was in it).
-    held: Option<(NewTask, Answer)>,
+    held: Option<Waiting>,
 }
 
 impl Queue {
     /// The next batch: waits for one call, then takes what else is queued.
-    async fn next_batch(&mut self) -> Option<Vec<(NewTask, Answer)>> {
+    async fn next_batch(&mut self) -> Option<Vec<Waiting>> {
         let first = match self.held.take() {
             Some(held) => held,
             None => self.receiver.recv().await?,
@@ -113,23 +118,43 @@ async fn write(pool: PgPool, queue: Arc<Mutex<Queue>>) {
             return;
         };
         metrics::histogram!("task_create_batch_size").record(batch.len() as f64);
-        let (news, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let results: Vec<anyhow::Result<bool>> = match insert_batch(&pool, &news).await {
-            Ok(inserted) => inserted.into_iter().map(Ok).collect(),
-            Err(e) if news.len() == 1 => vec![Err(e)],
-            Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    batch = news.len(),
-                    "a batch of CreateTasks failed; writing each alone"
-                );
-                let mut results = Vec::with_capacity(news.len());
-                for new in &news {
-                    results.push(alone(&pool, new).await);
+        let mut news = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
+        for (new, span, answer) in batch {
+            news.push(new);
+            spans.push(span);
+            answers.push(answer);
+        }
+        // A child of the first caller's span, linked from the others'.
+        let transaction = tracing::info_span!(
+            parent: &spans[0],
+            "sql transaction",
+            otel.kind = "client",
+            db.system = "postgresql",
+            db.operation = "insert_batch",
+            batch = news.len(),
+        );
+        for other in &spans[1..] {
+            transaction.follows_from(other);
+        }
+        let results: Vec<anyhow::Result<bool>> =
+            match insert_batch(&pool, &news).instrument(transaction).await {
+                Ok(inserted) => inserted.into_iter().map(Ok).collect(),
+                Err(e) if news.len() == 1 => vec![Err(e)],
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        batch = news.len(),
+                        "a batch of CreateTasks failed; writing each alone"
+                    );
+                    let mut results = Vec::with_capacity(news.len());
+                    for (new, span) in news.iter().zip(&spans) {
+                        results.push(alone(&pool, new).instrument(span.clone()).await);
+                    }
+                    results
                 }
-                results
-            }
-        };
+            };
         for ((new, answer), result) in news.into_iter().zip(answers).zip(results) {
             let _ = answer.send(result.map(|inserted| (new.task, inserted)));
         }

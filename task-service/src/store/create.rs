@@ -35,8 +35,8 @@ impl NewTask {
 /// task was inserted (`false`: its request id was seen, or its occurrence
 /// exists, exactly as `insert_new`). The batch holds no two tasks with the
 /// same (owner, request id). One statement is atomic: if it fails, nothing
-/// of the batch was written.
-#[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "insert_batch", batch = batch.len()))]
+/// of the batch was written. (Its span is the caller's: one batch belongs
+/// to several callers' traces.)
 pub async fn insert_batch(
     executor: impl PgExecutor<'_>,
     batch: &[NewTask],
