@@ -169,7 +169,8 @@ pub struct Settings {
     )]
     pub whatsapp_template_language: String,
 
-    /// Messages per second for the whole process (all recipients).
+    /// Messages per second for the whole WhatsApp account (all recipients),
+    /// shared by the live replicas (`delivery::share`).
     #[arg(long, env = "WHATSAPP_MAX_MPS", value_name = "WHATSAPP_MAX_MPS", default_value_t = 80,
         value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub whatsapp_max_mps: u32,
