@@ -41,6 +41,10 @@ impl Stats {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
 
+    pub fn p95(&self) -> Duration {
+        self.percentile(95.0)
+    }
+
     fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -306,10 +310,20 @@ pub async fn drive_list(
     .await
 }
 
+/// 1000000 as "1M", 10000000 as "10M".
+fn size_label(tasks: u64) -> String {
+    if tasks >= 1_000_000 && tasks % 1_000_000 == 0 {
+        format!("{}M", tasks / 1_000_000)
+    } else {
+        tasks.to_string()
+    }
+}
+
 /// The three ListTasks forms at the seeded size (and the search
 /// across all owners), `requests` each, from 4 clients.
 pub async fn list_forms(
     target: &Target,
+    tasks: u64,
     owners: u64,
     requests: usize,
 ) -> anyhow::Result<Vec<(String, Stats)>> {
@@ -383,7 +397,7 @@ pub async fn list_forms(
             stats.errors += errors;
         }
         stats.finish(started, cpu_before);
-        results.push((format!("ListTasks @1M: {form}"), stats));
+        results.push((format!("ListTasks @{}: {form}", size_label(tasks)), stats));
     }
     Ok(results)
 }

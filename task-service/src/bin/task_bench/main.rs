@@ -106,6 +106,11 @@ struct Args {
     /// --seed-tasks tasks).
     #[arg(long, conflicts_with = "skip_seed")]
     lists_only: bool,
+    /// After step 3, grow the table to this many tasks with the same mix,
+    /// run the ListTasks forms again and CreateTask again: the cost of size
+    /// (issue 13, target 8), every ratio within one run.
+    #[arg(long, conflicts_with = "skip_seed")]
+    grow_to: Option<u64>,
 }
 
 const SECRET: &str = "task-bench-secret-0123456789abcdef";
@@ -179,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
         server.await??;
         return Ok(());
     }
+    let mut empty_create = None;
     if !args.lists_only {
         println!(
             "# task-bench {} streams over {} connections, {} s per RPC, {} cores",
@@ -191,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
         // production (nobody consumes it here: the consumer's CPU is
         // another service's).
         let _sink = events::bind_sink(&args.amqp_url, &topology).await?;
-        rpc_and_pgbench(&args, &target, &database_url).await?;
+        empty_create = Some(rpc_and_pgbench(&args, &target, &database_url).await?);
     }
     if !args.skip_seed {
         if seed::count(&pool).await? == args.seed_tasks {
@@ -206,8 +212,13 @@ async fn main() -> anyhow::Result<()> {
                 seeded.as_secs_f64()
             );
         }
-        for (name, stats) in load::list_forms(&target, args.owners, args.list_requests).await? {
-            println!("{}", stats.line(&name));
+        let small =
+            load::list_forms(&target, args.seed_tasks, args.owners, args.list_requests).await?;
+        for (name, stats) in &small {
+            println!("{}", stats.line(name));
+        }
+        if let Some(size) = args.grow_to {
+            grow(&args, &target, &pool, size, &small, empty_create).await?;
         }
     }
 
@@ -216,12 +227,48 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Steps 1 and 2.
+/// `--grow-to`: the table grown from --seed-tasks to `size` tasks, then each
+/// ListTasks form's p95 and CreateTask's rate against their figures at the
+/// smaller size (and on the empty database) earlier in this run.
+async fn grow(
+    args: &Args,
+    target: &load::Target,
+    pool: &sqlx::PgPool,
+    size: u64,
+    small: &[(String, load::Stats)],
+    empty_create: Option<f64>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(size > args.seed_tasks, "--grow-to must exceed --seed-tasks");
+    let seeded = seed::seed_range(pool, args.seed_tasks, size, args.owners).await?;
+    println!("# grew to {size} tasks in {:.1} s", seeded.as_secs_f64());
+    let large = load::list_forms(target, size, args.owners, args.list_requests).await?;
+    for ((name, stats), (_, before)) in large.iter().zip(small) {
+        println!(
+            "{}  p95 ×{:.2} of {} tasks",
+            stats.line(name),
+            stats.p95().as_secs_f64() / before.p95().as_secs_f64(),
+            args.seed_tasks
+        );
+    }
+    let create =
+        load::drive_create(target, args.clients, Duration::from_secs(args.seconds)).await?;
+    match empty_create {
+        Some(empty) => println!(
+            "{}  ×{:.2} of the empty database's rate",
+            create.line(&format!("CreateTask at {size}")),
+            create.throughput() / empty
+        ),
+        None => println!("{}", create.line(&format!("CreateTask at {size}"))),
+    }
+    Ok(())
+}
+
+/// Steps 1 and 2; CreateTask's rate on the empty database.
 async fn rpc_and_pgbench(
     args: &Args,
     target: &load::Target,
     database_url: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<f64> {
     let duration = Duration::from_secs(args.seconds);
     let create = load::drive_create(target, args.clients, duration).await?;
     println!("{}", create.line("CreateTask"));
@@ -246,7 +293,7 @@ async fn rpc_and_pgbench(
         );
     }
 
-    Ok(())
+    Ok(create.throughput())
 }
 
 fn num_cores() -> usize {

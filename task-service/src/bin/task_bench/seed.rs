@@ -98,6 +98,17 @@ fn sql_array(items: &[&str]) -> String {
 
 /// Writes `tasks` tasks in batches of 100,000 and analyses the table.
 pub async fn seed(pool: &PgPool, tasks: u64, owners: u64) -> anyhow::Result<Duration> {
+    seed_range(pool, 0, tasks, owners).await
+}
+
+/// Writes tasks number `from` to `to` (exclusive) as [`seed`] would have, so
+/// that a seeded table grows with the same mix, and analyses the table.
+pub async fn seed_range(
+    pool: &PgPool,
+    from: u64,
+    to: u64,
+    owners: u64,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let words = sql_array(&WORDS);
     let tags = sql_array(&TAGS);
@@ -121,9 +132,9 @@ pub async fn seed(pool: &PgPool, tasks: u64, owners: u64) -> anyhow::Result<Dura
               (SELECT {words} AS w, {tags} AS t) AS vocabulary"
     );
     let batch = 100_000;
-    let mut start = 0;
-    while start < tasks {
-        let end = (start + batch).min(tasks) - 1;
+    let mut start = from;
+    while start < to {
+        let end = (start + batch).min(to) - 1;
         sqlx::query(&sql)
             .bind(i64::try_from(start)?)
             .bind(i64::try_from(end)?)
@@ -132,7 +143,7 @@ pub async fn seed(pool: &PgPool, tasks: u64, owners: u64) -> anyhow::Result<Dura
             .await
             .context("seed batch")?;
         start = end + 1;
-        eprint!("\r# seeding {start}/{tasks}");
+        eprint!("\r# seeding {start}/{to}");
     }
     eprintln!();
     sqlx::query("VACUUM ANALYZE tasks").execute(pool).await?;
