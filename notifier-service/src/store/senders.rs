@@ -35,20 +35,30 @@ fn secs(d: Duration) -> f64 {
 
 /// Renews this replica's heartbeat if its row is still fresh, and counts the
 /// live. Deletes the rows of replicas dead for longer than `dead_after`.
+/// One statement: its count sees the table as it was before the renewal,
+/// when this replica's row was (if renewed) already fresh.
 pub(crate) async fn beat(pool: &PgPool, id: Uuid, dead_after: Duration) -> sqlx::Result<Beat> {
-    let renewed = sqlx::query!(
-        "UPDATE senders SET heartbeat_at = now() \
-         WHERE id = $1 AND heartbeat_at > now() - make_interval(secs => $2)",
+    let row = sqlx::query!(
+        r#"WITH renewed AS (
+               UPDATE senders SET heartbeat_at = now()
+               WHERE id = $1 AND heartbeat_at > now() - make_interval(secs => $2)
+               RETURNING id
+           ), dead AS (
+               DELETE FROM senders
+               WHERE heartbeat_at <= now() - make_interval(secs => $2) AND id <> $1
+           )
+           SELECT EXISTS (SELECT 1 FROM renewed) AS "renewed!",
+                  count(*) AS "live!", coalesce(min(max_mps), 1) AS "max_mps!"
+           FROM senders WHERE heartbeat_at > now() - make_interval(secs => $2)"#,
         id,
         secs(dead_after),
     )
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if renewed == 0 {
+    .fetch_one(pool)
+    .await?;
+    if !row.renewed {
         return Ok(Beat::Lost);
     }
-    Ok(Beat::Kept(count(pool, dead_after).await?))
+    Ok(Beat::Kept(senders(row.live, row.max_mps)))
 }
 
 /// Announces this replica (again), serialised with every other join, and
@@ -91,10 +101,14 @@ where
     )
     .fetch_one(executor)
     .await?;
-    Ok(Senders {
-        max_mps: u32::try_from(row.max_mps).unwrap_or(1).max(1),
-        live: u32::try_from(row.live).unwrap_or(1).max(1),
-    })
+    Ok(senders(row.live, row.max_mps))
+}
+
+fn senders(live: i64, max_mps: i32) -> Senders {
+    Senders {
+        max_mps: u32::try_from(max_mps).unwrap_or(1).max(1),
+        live: u32::try_from(live).unwrap_or(1).max(1),
+    }
 }
 
 /// Leaves at shutdown, once this replica sends no more: the others take

@@ -104,7 +104,7 @@ pub async fn insert_batch(
         &columns.series_start as &[Option<DateTime<Utc>>],
         &columns.claim_owner as &[&str],
         &columns.claim_request as &[&str],
-        &columns.claim_hash,
+        &columns.claim_hash as &[&[u8]],
         &columns.claim_task,
         &columns.claim_time,
         super::requests::RETENTION_HOURS,
@@ -113,7 +113,7 @@ pub async fn insert_batch(
         &columns.fire_time,
         &columns.event_task,
         &columns.event_id,
-        &columns.event_payload,
+        &columns.event_payload as &[&[u8]],
         &columns.event_traceparent as &[&str],
     )
     .fetch_all(executor)
@@ -152,14 +152,14 @@ struct Columns<'a> {
     occurrence: Vec<i32>,
     claim_owner: Vec<&'a str>,
     claim_request: Vec<&'a str>,
-    claim_hash: Vec<Vec<u8>>,
+    claim_hash: Vec<&'a [u8]>,
     claim_task: Vec<Uuid>,
     claim_time: Vec<DateTime<Utc>>,
     fire_task: Vec<Uuid>,
     fire_time: Vec<DateTime<Utc>>,
     event_task: Vec<Uuid>,
     event_id: Vec<Uuid>,
-    event_payload: Vec<Vec<u8>>,
+    event_payload: Vec<&'a [u8]>,
     event_traceparent: Vec<&'a str>,
 }
 
@@ -191,7 +191,7 @@ impl<'a> Columns<'a> {
             if let Some((request_id, hash)) = &new.key {
                 c.claim_owner.push(task.owner.as_str());
                 c.claim_request.push(request_id);
-                c.claim_hash.push(hash.to_vec());
+                c.claim_hash.push(hash.as_slice());
                 c.claim_task.push(task.id);
                 c.claim_time.push(task.create_time);
             }
@@ -201,7 +201,7 @@ impl<'a> Columns<'a> {
             }
             c.event_task.push(task.id);
             c.event_id.push(new.created.event_id);
-            c.event_payload.push(new.created.payload.clone());
+            c.event_payload.push(new.created.payload.as_slice());
             c.event_traceparent.push(&new.created.traceparent);
         }
         c
