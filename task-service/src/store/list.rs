@@ -18,13 +18,20 @@ pub async fn list(
     cursor: Option<&Cursor>,
     limit: u32,
 ) -> anyhow::Result<Vec<Task>> {
-    let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM tasks WHERE TRUE"));
+    // Which tasks, then their rows: the inner query needs only the columns
+    // its filters test, which `tasks_owner_create_cover` carries, so an
+    // owner's tasks are filtered on index entries and only the page that is
+    // returned is read from the table (see that index's migration).
+    let mut sql = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE TRUE"
+    ));
     push_filter(&mut sql, filter);
     if let Some(cursor) = cursor {
         push_after(&mut sql, order, cursor);
     }
     push_order(&mut sql, order);
-    sql.push(" LIMIT ").push_bind(i64::from(limit));
+    sql.push(" LIMIT ").push_bind(i64::from(limit)).push("))");
+    push_order(&mut sql, order);
 
     // Not a cached prepared statement: PostgreSQL then plans each listing
     // with its values. A cached generic plan of `owner = $1 AND … ILIKE $2`
