@@ -127,6 +127,17 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
+    /// Whether it tests more than the owner: words, states, priorities,
+    /// tags or a due range.
+    pub fn thins(&self) -> bool {
+        !self.words.is_empty()
+            || !self.states.is_empty()
+            || !self.priorities.is_empty()
+            || !self.tags.is_empty()
+            || self.due_after.is_some()
+            || self.due_before.is_some()
+    }
+
     /// A canonical spelling, so that a page token can prove it was made for
     /// the same filters (order of repeated values does not matter).
     pub fn canonical(&self) -> String {

@@ -18,20 +18,30 @@ pub async fn list(
     cursor: Option<&Cursor>,
     limit: u32,
 ) -> anyhow::Result<Vec<Task>> {
-    // Which tasks, then their rows: the inner query needs only the columns
-    // its filters test, which `tasks_owner_create_cover` carries, so an
-    // owner's tasks are filtered on index entries and only the page that is
-    // returned is read from the table (see that index's migration).
-    let mut sql = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE TRUE"
-    ));
+    // One owner's tasks that a filter thins out: which ones first, then
+    // their rows. The inner query tests only columns that
+    // `tasks_owner_create_cover` carries, so the owner's tasks are filtered
+    // on index entries and only the returned page is read from the table
+    // (see that index's migration). Without a filter, or over all owners,
+    // the rows come straight from the index the order follows: the extra
+    // step would only add a lookup per row (measured at 1,000,000 tasks,
+    // p95 4.6 → 5.8 ms for an owner's tasks by due time).
+    let by_ids = matches!(filter.scope, OwnerScope::One(_)) && filter.thins();
+    let mut sql = QueryBuilder::<Postgres>::new(if by_ids {
+        format!("SELECT {COLUMNS} FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE TRUE")
+    } else {
+        format!("SELECT {COLUMNS} FROM tasks WHERE TRUE")
+    });
     push_filter(&mut sql, filter);
     if let Some(cursor) = cursor {
         push_after(&mut sql, order, cursor);
     }
     push_order(&mut sql, order);
-    sql.push(" LIMIT ").push_bind(i64::from(limit)).push("))");
-    push_order(&mut sql, order);
+    sql.push(" LIMIT ").push_bind(i64::from(limit));
+    if by_ids {
+        sql.push("))");
+        push_order(&mut sql, order);
+    }
 
     // Not a cached prepared statement: PostgreSQL then plans each listing
     // with its values. A cached generic plan of `owner = $1 AND … ILIKE $2`
