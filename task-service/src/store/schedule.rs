@@ -45,14 +45,21 @@ pub async fn now(conn: &mut PgConnection) -> anyhow::Result<DateTime<Utc>> {
 
 /// The open tasks among `ids`, as they are now.
 pub async fn open_tasks(conn: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<Vec<Task>> {
-    let rows = select_tasks!(
-        "WHERE id = ANY($1) AND state IN ('pending', 'in_progress')",
-        ids
-    )
-    .fetch_all(conn)
-    .await
-    .context("cannot read tasks of due reminders")?;
-    rows.into_iter().map(Task::try_from).collect()
+    // By id alone, the state tested here: with `AND state IN (…)` and the
+    // statistics of a table that has just grown (100,000 tasks written
+    // before autovacuum analysed it), PostgreSQL read the open tasks by the
+    // state index and compared each with all 1,000 ids, 0.35 s a batch
+    // (100,000 reminders fired in 38 s instead of 8). By id it can only use
+    // the primary key.
+    let rows = select_tasks!("WHERE id = ANY($1)", ids)
+        .fetch_all(conn)
+        .await
+        .context("cannot read tasks of due reminders")?;
+    let tasks = rows
+        .into_iter()
+        .map(Task::try_from)
+        .collect::<anyhow::Result<Vec<Task>>>()?;
+    Ok(tasks.into_iter().filter(|t| t.state.is_open()).collect())
 }
 
 /// Locks up to `limit` recurring tasks whose due time has passed and whose
