@@ -79,6 +79,33 @@ fn key(task: &pb::Task, field: &str) -> (i64, i64, String) {
     }
 }
 
+/// Checks that the pages held exactly `expected`, each task once, sorted by
+/// `order_by` ("" is the default order).
+fn assert_each_once_in_order(
+    tasks: &[pb::Task],
+    expected: &HashSet<String>,
+    order_by: &str,
+    page_size: i32,
+) {
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let unique: HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(
+        ids.len(),
+        unique.len(),
+        "{order_by:?}/{page_size}: a task was repeated"
+    );
+    assert_eq!(
+        &unique, expected,
+        "{order_by:?}/{page_size}: a task was skipped or is extra"
+    );
+    let spelled = if order_by.is_empty() {
+        "create_time desc"
+    } else {
+        order_by
+    };
+    assert_sorted(tasks, spelled);
+}
+
 /// Checks `tasks` is sorted by `order_by` as the contract says.
 fn assert_sorted(tasks: &[pb::Task], order_by: &str) {
     let keys: Vec<(&str, bool)> = order_by
@@ -144,23 +171,7 @@ async fn pages_in_every_ordering_cover_all_tasks_once_in_order() {
     ] {
         for page_size in [17, 100] {
             let tasks = all_pages(&mut owner, list(order_by, page_size)).await;
-            let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
-            let unique: HashSet<String> = ids.iter().cloned().collect();
-            assert_eq!(
-                ids.len(),
-                unique.len(),
-                "{order_by:?}/{page_size}: a task was repeated"
-            );
-            assert_eq!(
-                unique, expected,
-                "{order_by:?}/{page_size}: a task was skipped"
-            );
-            let spelled = if order_by.is_empty() {
-                "create_time desc"
-            } else {
-                order_by
-            };
-            assert_sorted(&tasks, spelled);
+            assert_each_once_in_order(&tasks, &expected, order_by, page_size);
         }
     }
 }
@@ -196,23 +207,7 @@ async fn filtered_pages_of_one_owner_cover_its_matching_tasks_once_in_order() {
                 ..list(order_by, page_size)
             };
             let tasks = all_pages(&mut owner, request).await;
-            let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
-            let unique: HashSet<String> = ids.iter().cloned().collect();
-            assert_eq!(
-                ids.len(),
-                unique.len(),
-                "{order_by:?}/{page_size}: repeated"
-            );
-            assert_eq!(
-                unique, expected,
-                "{order_by:?}/{page_size}: skipped or extra"
-            );
-            let spelled = if order_by.is_empty() {
-                "create_time desc"
-            } else {
-                order_by
-            };
-            assert_sorted(&tasks, spelled);
+            assert_each_once_in_order(&tasks, &expected, order_by, page_size);
         }
     }
 }
