@@ -312,7 +312,7 @@ pub async fn drive_list(
 
 /// 1000000 as "1M", 10000000 as "10M".
 fn size_label(tasks: u64) -> String {
-    if tasks >= 1_000_000 && tasks % 1_000_000 == 0 {
+    if tasks >= 1_000_000 && tasks.is_multiple_of(1_000_000) {
         format!("{}M", tasks / 1_000_000)
     } else {
         tasks.to_string()
