@@ -21,6 +21,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod group_commit;
 pub mod http_server;
 pub mod metrics;
 pub mod page_token;

@@ -28,7 +28,7 @@ use crate::providers::{self, LogProvider, MetaProvider, Provider, Templates, Twi
 use crate::service::Notifier;
 use crate::store;
 use crate::task_client::TaskClient;
-use crate::webhooks::WebhookState;
+use crate::webhooks::{Intake, WebhookState};
 
 /// Delivery loops per process: one sends while the other claims and records.
 pub const ENGINE_WORKERS: usize = 2;
@@ -154,7 +154,7 @@ impl Application {
                 credentials,
             },
             WebhookState {
-                pool: pool.clone(),
+                intake: Intake::start(pool.clone()),
                 app_secret: settings.whatsapp_app_secret.clone(),
                 verify_token: settings.whatsapp_verify_token.clone(),
                 twilio_auth_token: settings.twilio_auth_token.clone(),

@@ -87,12 +87,10 @@ impl Held {
     }
 }
 
-/// What one round did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Round {
-    /// Claimed this many notifications.
-    Done(usize),
-    Idle,
+/// A round claimed and planned, its sends not yet begun.
+struct Started {
+    held: Held,
+    batches: Vec<Batch>,
 }
 
 #[derive(Clone)]
@@ -149,25 +147,51 @@ impl Engine {
         }
     }
 
-    /// Runs rounds until `shutdown`; a round in flight is finished first.
+    /// Runs rounds until `shutdown`; rounds in flight are finished first.
+    ///
+    /// Rounds overlap: the next one is claimed once every batch of the
+    /// current one is waiting for its slot or sent, while those waiting
+    /// still keep the limiter busy. Without that, the loops' rounds ended
+    /// together (their sends interleave in one limiter) and both claimed
+    /// while no slot was taken: notifier-bench lost 2–3 % of the limit.
+    /// At most two rounds per loop are in flight, the older one's sends
+    /// all started.
     pub(crate) async fn run(self, shutdown: CancellationToken) {
+        let mut previous: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            let wait = match self.run_once().await {
-                Ok(Round::Done(_)) => continue,
-                Ok(Round::Idle) => self.idle_wait().await,
+            let wait = match self.begin_round().await {
+                Ok(Some(round)) => {
+                    let (started, all_started) = tokio::sync::oneshot::channel();
+                    let engine = self.clone();
+                    let sending = tokio::spawn(async move {
+                        engine.send_round(round, Some(started)).await;
+                    });
+                    if let Some(older) = previous.replace(sending) {
+                        let _ = older.await;
+                    }
+                    let _ = all_started.await;
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    continue;
+                }
+                Ok(None) => self.idle_wait().await,
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "delivery round failed");
                     Duration::from_secs(1)
                 }
             };
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => break,
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
             if shutdown.is_cancelled() {
-                return;
+                break;
             }
+        }
+        if let Some(last) = previous {
+            let _ = last.await;
         }
     }
 
@@ -181,13 +205,14 @@ impl Engine {
         }
     }
 
-    /// One round: claim, plan, reserve slots, send, record.
-    pub(crate) async fn run_once(&self) -> anyhow::Result<Round> {
+    /// A round up to its sends: claims, plans, reserves each recipient's
+    /// slot and records what needs no send. `None`: nothing was due.
+    async fn begin_round(&self) -> anyhow::Result<Option<Started>> {
         let limit = if self.credentials.refused() {
             // One probe per interval while the provider refuses us.
             let mut last = self.last_probe.lock().expect("never poisoned");
             if last.is_some_and(|at| at.elapsed() < self.config.credential_probe) {
-                return Ok(Round::Idle);
+                return Ok(None);
             }
             *last = Some(tokio::time::Instant::now());
             1
@@ -202,9 +227,8 @@ impl Engine {
         let claimed =
             notifications::claim(&self.pool, limit, self.config.lease, held.claim).await?;
         if claimed.is_empty() {
-            return Ok(Round::Idle);
+            return Ok(None);
         }
-        let count = claimed.len();
         let now = Utc::now();
         let users: Vec<String> = claimed
             .iter()
@@ -227,13 +251,35 @@ impl Engine {
         let (batches, waiting) = plan::pace(plan.ready, &reserved, now);
         decided.extend(waiting);
         self.record(&held, &decided).await;
+        Ok(Some(Started { held, batches }))
+    }
+
+    /// Sends a round's batches, 64 at a time, recording each outcome;
+    /// `all_started` is told once the last batch has begun (waiting for
+    /// its slot at most).
+    async fn send_round(
+        &self,
+        round: Started,
+        all_started: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
+        let Started { held, batches } = round;
+        let mut batches = batches.into_iter();
+        let mut all_started = all_started;
+        let batches = std::iter::from_fn(move || {
+            let next = batches.next();
+            if next.is_none() {
+                if let Some(tell) = all_started.take() {
+                    let _ = tell.send(());
+                }
+            }
+            next
+        });
         futures::stream::iter(batches)
             .for_each_concurrent(64, |batch| async {
                 let outcomes = self.deliver(&held, batch).await;
                 self.record(&held, &outcomes).await;
             })
             .await;
-        Ok(Round::Done(count))
     }
 
     /// Records outcomes for the rows this round still holds. A failed write

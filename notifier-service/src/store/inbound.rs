@@ -22,6 +22,67 @@ pub(crate) struct Report {
     pub time: DateTime<Utc>,
 }
 
+/// Records the reports of several webhook deliveries in one transaction
+/// (the webhooks' group commit): one statement inserts them all, each key
+/// once (a repeat, within the batch or from before, inserts nothing), and
+/// each new inbound message opens its sender's 24-hour window. Returns the
+/// new reports of each delivery, in order.
+pub(crate) async fn record_batch(
+    pool: &PgPool,
+    deliveries: &[Vec<Report>],
+) -> anyhow::Result<Vec<u64>> {
+    let reports: Vec<&Report> = deliveries.iter().flatten().collect();
+    let mut tx = pool
+        .begin()
+        .await
+        .context("cannot begin recording reports")?;
+    let new: std::collections::HashSet<String> = sqlx::query_scalar!(
+        "INSERT INTO inbound (key, provider, kind, from_number, reference, detail, error) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[]) \
+         ON CONFLICT (key) DO NOTHING RETURNING key",
+        &reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>() as _,
+        &reports.iter().map(|r| r.provider).collect::<Vec<_>>() as _,
+        &reports.iter().map(|r| r.kind.as_db()).collect::<Vec<_>>() as _,
+        &reports
+            .iter()
+            .map(|r| r.from_number.as_ref().map(PhoneNumber::as_str))
+            .collect::<Vec<_>>() as _,
+        &reports
+            .iter()
+            .map(|r| r.reference.as_deref())
+            .collect::<Vec<_>>() as _,
+        &reports
+            .iter()
+            .map(|r| r.detail.as_deref())
+            .collect::<Vec<_>>() as _,
+        &reports
+            .iter()
+            .map(|r| r.error.as_deref())
+            .collect::<Vec<_>>() as _,
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .context("cannot record reports")?
+    .into_iter()
+    .collect();
+    // Each new key's first report opens its sender's window (a message's;
+    // statuses have no sender).
+    let mut opened = std::collections::HashSet::new();
+    for report in &reports {
+        if let Some(from) = &report.from_number {
+            if new.contains(&report.key) && opened.insert(report.key.as_str()) {
+                super::contacts::open_window(&mut *tx, from, report.time).await?;
+            }
+        }
+    }
+    tx.commit().await.context("cannot commit reports")?;
+    Ok(deliveries
+        .iter()
+        .map(|delivery| delivery.iter().filter(|r| new.contains(&r.key)).count() as u64)
+        .collect())
+}
+
 /// Records what a webhook delivery said, in one transaction: each report
 /// once (a repeated delivery inserts nothing), and every inbound message
 /// opens its sender's 24-hour window. Returns how many were new.

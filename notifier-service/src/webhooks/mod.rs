@@ -3,6 +3,7 @@
 //! record what they were told (deduplicated by the provider's ids) and answer
 //! at once; `crate::inbound` acts on it.
 
+mod intake;
 pub(crate) mod twilio;
 pub(crate) mod whatsapp;
 
@@ -11,16 +12,17 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::config::Secret;
 use crate::domain::ReportKind;
-use crate::store::inbound::{self, Report};
+use crate::store::inbound::Report;
+pub(crate) use intake::Intake;
 
 #[derive(Clone)]
 pub(crate) struct WebhookState {
-    pub pool: PgPool,
+    /// Records deliveries, batched with those arriving together.
+    pub intake: Intake,
     pub app_secret: Option<Secret>,
     pub verify_token: Option<Secret>,
     pub twilio_auth_token: Option<Secret>,
@@ -71,8 +73,8 @@ pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Byte
 
 /// Records the reports of one delivery; 500 (the provider retries) when the
 /// database cannot take them.
-async fn record(state: &WebhookState, reports: &[Report]) -> StatusCode {
-    match inbound::record(&state.pool, reports).await {
+async fn record(state: &WebhookState, reports: Vec<Report>) -> StatusCode {
+    match state.intake.record(reports).await {
         Ok(new) => {
             if new > 0 {
                 state.inbound.notify_one();

@@ -102,7 +102,7 @@ pub(crate) async fn receive(
         return refuse_signature();
     }
     match parse(&params) {
-        Ok(reports) => twiml(record(&state, &reports).await),
+        Ok(reports) => twiml(record(&state, reports).await),
         Err(e) => {
             tracing::warn!(error = %e, "refused a signed Twilio webhook that is not Twilio's shape");
             twiml(StatusCode::BAD_REQUEST)

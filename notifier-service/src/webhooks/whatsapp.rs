@@ -90,7 +90,7 @@ pub(crate) async fn receive(
             return StatusCode::BAD_REQUEST;
         }
     };
-    record(&state, &reports).await
+    record(&state, reports).await
 }
 
 #[derive(Deserialize)]

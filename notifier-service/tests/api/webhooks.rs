@@ -305,3 +305,63 @@ async fn help_is_answered_to_a_confirmed_number() {
         .unwrap()
         .contains("STOP"));
 }
+
+/// Deliveries that arrive together are recorded together (one statement,
+/// one commit): each is still answered 200 once recorded, each report kept
+/// once (repeats within the same batch included), and an inbound message
+/// among them still opens its sender's 24-hour window.
+#[tokio::test]
+async fn deliveries_arriving_together_are_each_recorded_once() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    let webhooks = &pair.standin.webhooks;
+    let statuses: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            webhooks.status_payload(json!({
+                "id": format!("wamid.together{i}"), "status": "delivered",
+                "timestamp": "1700000100", "recipient_id": DIGITS,
+            }))
+        })
+        .collect();
+    let text = webhooks.text_payload(DIGITS, "hello");
+    let mut posts: Vec<&serde_json::Value> =
+        statuses.iter().chain(statuses.iter().take(10)).collect();
+    posts.extend([&text, &text]);
+    let codes = futures::future::join_all(posts.iter().map(|p| webhooks.post(p))).await;
+    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+
+    let pool = &pair.pool;
+    let count = |sql: &'static str, bind: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(bind)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM inbound WHERE key LIKE $1",
+            "meta:status:wamid.together%"
+        )
+        .await,
+        40
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM inbound WHERE kind = 'text' AND from_number = $1",
+            PHONE
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM contacts WHERE phone_number = $1 \
+             AND window_expire_time > now() + interval '23 hours'",
+            PHONE
+        )
+        .await,
+        1,
+        "the message opened its sender's window"
+    );
+}
