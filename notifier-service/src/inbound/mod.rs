@@ -21,7 +21,8 @@ use crate::domain::Status;
 use crate::domain::{PhoneNumber, ReportKind};
 use crate::providers::{Message, Provider};
 use crate::store::inbound::{self, Pending};
-use crate::store::{contacts, notifications, numbers};
+use crate::store::notifications::{self, StatusReport};
+use crate::store::{contacts, numbers};
 use crate::task_client::TaskClient;
 
 const BATCH: i64 = 100;
@@ -57,7 +58,12 @@ impl InboundWorker {
     /// Acts on the reports that are due; how many it took.
     pub(crate) async fn run_once(&self) -> anyhow::Result<usize> {
         let claimed = inbound::claim(&self.pool, BATCH, LEASE).await?;
-        for report in &claimed {
+        // Statuses, most of what comes in, together: a few statements for
+        // the whole batch instead of five round trips each.
+        let (statuses, others): (Vec<&Pending>, Vec<&Pending>) =
+            claimed.iter().partition(|r| r.kind == ReportKind::Status);
+        self.apply_statuses(&statuses).await?;
+        for report in others {
             self.act(report).await?;
         }
         Ok(claimed.len())
@@ -68,7 +74,7 @@ impl InboundWorker {
             self.mark_read(report).await;
         }
         match report.kind {
-            ReportKind::Status => self.apply_status(report).await,
+            ReportKind::Status => self.apply_statuses(&[report]).await,
             ReportKind::Done | ReportKind::Snooze => self.press(report).await,
             ReportKind::Stop | ReportKind::Start => self.opt(report).await,
             ReportKind::Text => self.text(report).await,
@@ -89,39 +95,59 @@ impl InboundWorker {
         }
     }
 
-    async fn apply_status(&self, report: &Pending) -> anyhow::Result<()> {
-        let (Some(message_id), Some(status)) = (
-            report.reference.as_deref(),
-            report.detail.as_deref().and_then(Status::from_report),
-        ) else {
-            return inbound::finish(&self.pool, &report.key, Some("not a status we follow")).await;
-        };
-        metrics::counter!("status_reports_total", "status" => status.as_db()).increment(1);
-        let applied =
-            notifications::apply_report(&self.pool, message_id, status, report.error.as_deref())
-                .await?;
-        match applied {
-            Some(_) => inbound::finish(&self.pool, &report.key, None).await?,
-            None if report.attempts < UNKNOWN_MESSAGE_TRIES => {
-                let retry = Utc::now() + chrono::Duration::seconds(1);
-                inbound::retry_at(
-                    &self.pool,
-                    &report.key,
-                    retry,
-                    "no notification has this message id yet",
-                )
-                .await?;
-            }
-            None => {
-                inbound::finish(
-                    &self.pool,
-                    &report.key,
-                    Some("no notification has this message id"),
-                )
-                .await?;
+    /// Applies status reports, forward only; a report for a message id no
+    /// notification has yet is tried again a second later (the send's
+    /// outcome may not be recorded yet), up to `UNKNOWN_MESSAGE_TRIES`.
+    async fn apply_statuses(&self, reports: &[&Pending]) -> anyhow::Result<()> {
+        let mut ignored = Vec::new();
+        let mut followed = Vec::new();
+        for report in reports {
+            let status = report.detail.as_deref().and_then(Status::from_report);
+            match (report.reference.as_deref(), status) {
+                (Some(message_id), Some(status)) => {
+                    metrics::counter!("status_reports_total", "status" => status.as_db())
+                        .increment(1);
+                    followed.push((
+                        *report,
+                        StatusReport {
+                            provider_message_id: message_id,
+                            status,
+                            error: report.error.as_deref(),
+                        },
+                    ));
+                }
+                _ => ignored.push(report.key.as_str()),
             }
         }
-        Ok(())
+        inbound::finish_many(&self.pool, &ignored, Some("not a status we follow")).await?;
+        let applied: Vec<StatusReport<'_>> = followed.iter().map(|(_, s)| *s).collect();
+        let known = notifications::apply_reports(&self.pool, &applied).await?;
+        let (mut done, mut again, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        for (report, status) in &followed {
+            let key = report.key.as_str();
+            if known.contains(status.provider_message_id) {
+                done.push(key);
+            } else if report.attempts < UNKNOWN_MESSAGE_TRIES {
+                again.push(key);
+            } else {
+                unknown.push(key);
+            }
+        }
+        inbound::finish_many(&self.pool, &done, None).await?;
+        let retry = Utc::now() + chrono::Duration::seconds(1);
+        inbound::retry_many(
+            &self.pool,
+            &again,
+            retry,
+            "no notification has this message id yet",
+        )
+        .await?;
+        inbound::finish_many(
+            &self.pool,
+            &unknown,
+            Some("no notification has this message id"),
+        )
+        .await
     }
 
     /// STOP (or No) and START (or Yes): the change and the report marked

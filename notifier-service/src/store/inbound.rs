@@ -187,6 +187,48 @@ pub(crate) async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyh
     Ok(())
 }
 
+/// Finishes several reports at once, each with `note`.
+pub(crate) async fn finish_many(
+    pool: &PgPool,
+    keys: &[&str],
+    note: Option<&str>,
+) -> anyhow::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = ANY($1)",
+        keys as _,
+        note,
+    )
+    .execute(pool)
+    .await
+    .context("cannot finish reports")?;
+    Ok(())
+}
+
+/// Tries several reports again at `at`.
+pub(crate) async fn retry_many(
+    pool: &PgPool,
+    keys: &[&str],
+    at: DateTime<Utc>,
+    error: &str,
+) -> anyhow::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = ANY($1)",
+        keys as _,
+        at,
+        error,
+    )
+    .execute(pool)
+    .await
+    .context("cannot schedule reports' retries")?;
+    Ok(())
+}
+
 /// The report's action was taken: a retry only acknowledges it.
 pub(crate) async fn mark_applied(pool: &PgPool, key: &str) -> anyhow::Result<()> {
     sqlx::query!("UPDATE inbound SET applied = true WHERE key = $1", key)

@@ -2,6 +2,8 @@
 //! lease and a claim id that fences the outcomes), status reports, and the
 //! reads behind ListNotifications and GetNotification.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -248,39 +250,50 @@ pub(crate) async fn retry_depth(pool: &PgPool) -> anyhow::Result<i64> {
     .context("cannot measure the retry queue")
 }
 
-/// Applies a provider's status report to the notifications sent as that
-/// message, moving forward only. `None` when no notification has that
-/// provider message id (yet).
-pub(crate) async fn apply_report(
+/// One provider status report, to apply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusReport<'a> {
+    pub provider_message_id: &'a str,
+    pub status: Status,
+    pub error: Option<&'a str>,
+}
+
+/// Applies status reports, many in one statement, to the notifications sent
+/// as each message, moving forward only (of several reports for one
+/// message, the furthest along counts: applied one by one they would end
+/// there too). Returns the message ids that name a notification; the others
+/// may not be recorded yet.
+pub(crate) async fn apply_reports(
     pool: &PgPool,
-    provider_message_id: &str,
-    status: Status,
-    error: Option<&str>,
-) -> anyhow::Result<Option<u64>> {
-    let mut tx = pool.begin().await.context("cannot begin a status report")?;
-    let known: bool = sqlx::query_scalar!(
-        "SELECT EXISTS (SELECT 1 FROM notifications WHERE provider_message_id = $1) AS \"known!\"",
-        provider_message_id,
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .context("cannot look up a provider message id")?;
-    if !known {
-        return Ok(None);
+    reports: &[StatusReport<'_>],
+) -> anyhow::Result<HashSet<String>> {
+    if reports.is_empty() {
+        return Ok(HashSet::new());
     }
-    let done = sqlx::query!(
-        "UPDATE notifications SET status = $2, last_error = coalesce($3, last_error), \
-             update_time = now() \
-         WHERE provider_message_id = $1 AND status_rank(status) < status_rank($2)",
-        provider_message_id,
-        status as _,
-        error,
+    let known = sqlx::query_scalar!(
+        "WITH report AS ( \
+             SELECT DISTINCT ON (message_id) message_id, status, error \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS r(message_id, status, error) \
+             ORDER BY message_id, status_rank(status) DESC), \
+         moved AS ( \
+             UPDATE notifications n SET status = r.status, \
+                 last_error = coalesce(r.error, n.last_error), update_time = now() \
+             FROM report r \
+             WHERE n.provider_message_id = r.message_id \
+               AND status_rank(n.status) < status_rank(r.status)) \
+         SELECT DISTINCT n.provider_message_id AS \"id!\" \
+         FROM notifications n JOIN report r ON n.provider_message_id = r.message_id",
+        &reports
+            .iter()
+            .map(|r| r.provider_message_id)
+            .collect::<Vec<_>>() as _,
+        &reports.iter().map(|r| r.status.as_db()).collect::<Vec<_>>() as _,
+        &reports.iter().map(|r| r.error).collect::<Vec<_>>() as _,
     )
-    .execute(&mut *tx)
+    .fetch_all(pool)
     .await
-    .context("cannot apply a status report")?;
-    tx.commit().await.context("cannot commit a status report")?;
-    Ok(Some(done.rows_affected()))
+    .context("cannot apply status reports")?;
+    Ok(known.into_iter().collect())
 }
 
 pub(crate) async fn get(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Notification>> {

@@ -365,3 +365,43 @@ async fn deliveries_arriving_together_are_each_recorded_once() {
         "the message opened its sender's window"
     );
 }
+
+/// Status reports that reach the worker together are applied together: of
+/// several for one message, the furthest along counts, whatever order they
+/// came in; each report is finished once.
+#[tokio::test]
+async fn statuses_applied_together_end_at_the_furthest() {
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    let event = TestEvent::due("alice", "Together");
+    pair.publish_event(&event).await;
+    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
+        .await;
+    let wamid = pair.standin.sent()[0].message_id.clone();
+    let webhooks = &pair.standin.webhooks;
+    let payloads: Vec<serde_json::Value> = ["read", "delivered", "sent"]
+        .iter()
+        .enumerate()
+        .map(|(i, status)| {
+            webhooks.status_payload(json!({
+                "id": wamid, "status": status, "timestamp": format!("17000002{i:02}"),
+                "recipient_id": DIGITS,
+            }))
+        })
+        .collect();
+    let codes = futures::future::join_all(payloads.iter().map(|p| webhooks.post(p))).await;
+    assert_eq!(codes, [200, 200, 200]);
+    crate::helpers::poll(
+        Duration::from_secs(10),
+        "every status report to be handled",
+        || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM inbound WHERE done_time IS NULL")
+                .fetch_one(&pair.pool)
+                .await
+                .unwrap()
+                == 0
+        },
+    )
+    .await;
+    assert_eq!(pair.notifications_of(event.task_id).await[0].0, "READ");
+}
