@@ -33,13 +33,20 @@ const RECHECK: Duration = Duration::from_millis(100);
 /// The provider's window.
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// How far every pending slot moves when the provider says its second is
+/// full (130429): about what the 2 % headroom leaves at 1,000/s, the skew
+/// between our clock and its by the time that happens. Once per this span,
+/// however many requests are refused together.
+pub(crate) const HOLD_BACK: Duration = Duration::from_millis(25);
+
 pub(crate) struct RateLimiter {
     state: Mutex<State>,
     changed: Notify,
 }
 
 enum Reserved {
-    Slot(Instant),
+    /// The slot, and the hold-backs so far (`State::shift`) it was given under.
+    Slot(Instant, Duration),
     /// The next slot is later than the caller can use.
     TooLate,
     /// No share covers the next slot (yet): wait for a new one.
@@ -56,6 +63,10 @@ struct State {
     start: Instant,
     until: Instant,
     next: Instant,
+    /// Every hold-back so far, summed: a waiter whose slot was given before
+    /// one waits that much longer.
+    shift: Duration,
+    held_at: Option<Instant>,
 }
 
 impl RateLimiter {
@@ -70,6 +81,8 @@ impl RateLimiter {
                 start: now,
                 until: now,
                 next: now,
+                shift: Duration::ZERO,
+                held_at: None,
             }),
             changed: Notify::new(),
         }
@@ -99,6 +112,30 @@ impl RateLimiter {
         self.changed.notify_waiters();
     }
 
+    /// The provider refused a request for throughput (130429): its clock
+    /// saw our slots closer together than ours did. Every slot, given or
+    /// not, moves `HOLD_BACK` later, once per `HOLD_BACK`.
+    pub(crate) fn hold_back(&self) {
+        let mut state = self.state.lock().expect("never poisoned");
+        let now = Instant::now();
+        if state.held_at.is_some_and(|at| now - at < HOLD_BACK) {
+            return;
+        }
+        state.held_at = Some(now);
+        state.shift += HOLD_BACK;
+        // Idle (the next slot already past): the next one from now.
+        state.next = state.next.max(now) + HOLD_BACK;
+    }
+
+    /// How much later a slot given under `seen` has become.
+    fn moved_since(&self, seen: Duration) -> Duration {
+        self.state
+            .lock()
+            .expect("never poisoned")
+            .shift
+            .saturating_sub(seen)
+    }
+
     /// Gives no more slots (those given keep their times).
     pub(crate) fn pause(&self) {
         self.state.lock().expect("never poisoned").interval = None;
@@ -119,8 +156,16 @@ impl RateLimiter {
         loop {
             let changed = self.changed.notified();
             match self.reserve(latest) {
-                Reserved::Slot(slot) => {
-                    tokio::time::sleep_until(slot).await;
+                Reserved::Slot(mut slot, mut seen) => {
+                    loop {
+                        tokio::time::sleep_until(slot).await;
+                        let moved = self.moved_since(seen);
+                        if moved.is_zero() {
+                            break;
+                        }
+                        seen += moved;
+                        slot += moved;
+                    }
                     if self.take() {
                         return true;
                     }
@@ -161,7 +206,7 @@ impl RateLimiter {
             return Reserved::NoShare;
         }
         state.next = slot + interval;
-        Reserved::Slot(slot)
+        Reserved::Slot(slot, state.shift)
     }
 
     /// Takes the slot now, unless the last `WINDOW` already holds
@@ -280,6 +325,41 @@ mod tests {
         assert!(limiter.acquire_by(start + Duration::from_secs(2)).await);
         let waited = start.elapsed().as_secs_f64();
         assert!((waited - 1.0 / 0.98).abs() < 0.01, "{waited}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_back_moves_every_pending_slot_once() {
+        let limiter = std::sync::Arc::new(RateLimiter::per_second(100.0));
+        let start = Instant::now();
+        // Ten waiters, slots given (about 10 ms apart), none sent yet.
+        let waiters: Vec<_> = (0..10)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire().await;
+                    Instant::now()
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        // Refused twice at once: one hold-back.
+        limiter.hold_back();
+        limiter.hold_back();
+        let mut sent = Vec::new();
+        for waiter in waiters {
+            sent.push(waiter.await.unwrap() - start);
+        }
+        sent.sort();
+        let last = sent[9].as_secs_f64();
+        let expected = 9.0 / 98.0 + HOLD_BACK.as_secs_f64();
+        assert!((last - expected).abs() < 0.005, "{sent:?}");
+        // Later, another refusal, with no slot pending: the next one
+        // waits HOLD_BACK from now.
+        tokio::time::advance(HOLD_BACK).await;
+        limiter.hold_back();
+        let before = Instant::now();
+        limiter.acquire().await;
+        assert!(Instant::now() - before >= HOLD_BACK);
     }
 
     #[tokio::test(start_paused = true)]

@@ -59,6 +59,9 @@ pub(crate) struct EngineConfig {
     pub credential_probe: Duration,
 }
 
+/// The Cloud API's "message throughput has been reached".
+const THROUGHPUT_REACHED: i64 = 130_429;
+
 /// Room left on the lease, beyond the longest send, for its outcome to be
 /// recorded.
 const RECORD_MARGIN: Duration = Duration::from_secs(1);
@@ -403,6 +406,9 @@ impl Engine {
                 }
                 Err(error) => error,
             };
+            if error.code == Some(THROUGHPUT_REACHED) && batch.channel == Channel::WhatsApp {
+                self.limiter.hold_back();
+            }
             let code = error
                 .code
                 .map_or_else(|| "none".to_owned(), |c| c.to_string());

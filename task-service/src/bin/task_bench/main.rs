@@ -111,6 +111,11 @@ struct Args {
     /// (issue 13, target 8), every ratio within one run.
     #[arg(long, conflicts_with = "skip_seed")]
     grow_to: Option<u64>,
+    /// Only CreateTask for --seconds, on --database as it is (kept, however
+    /// many tasks it holds): the write rate at a size a previous run grew,
+    /// e.g. under different PostgreSQL settings.
+    #[arg(long, conflicts_with_all = ["lists_only", "grow_to", "events"])]
+    create_only: bool,
 }
 
 const SECRET: &str = "task-bench-secret-0123456789abcdef";
@@ -127,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if !args.lists_only {
+    if !args.lists_only && !args.create_only {
         seed::recreate_database(&args.postgres_url, &args.database).await?;
     }
 
@@ -180,6 +185,15 @@ async fn main() -> anyhow::Result<()> {
         };
         println!("# task-bench --events, {} cores", num_cores());
         events::run(&pool, &event_args).await?;
+        shutdown.cancel();
+        server.await??;
+        return Ok(());
+    }
+    if args.create_only {
+        let held = seed::count(&pool).await?;
+        let create =
+            load::drive_create(&target, args.clients, Duration::from_secs(args.seconds)).await?;
+        println!("{}", create.line(&format!("CreateTask at {held} tasks")));
         shutdown.cancel();
         server.await??;
         return Ok(());
