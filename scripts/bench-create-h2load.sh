@@ -24,7 +24,9 @@ TASK_DATABASE_URL="$base/$db" TASK_DATABASE_MAX_CONNECTIONS=32 \
   JWT_SECRET=$secret TASK_USER_RATE=1000000 TASK_USER_BURST=1000000 \
   TASK_MAX_TASKS_PER_OWNER=100000000 RUST_LOG=warn "$bin" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; psql "$base/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
+# On the way out: the service, its database, its exchange and queues (with
+# the events it published).
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; psql "$base/postgres" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; "$(dirname "$bin")/task-bench" --database h2load --delete-topology' EXIT
 for _ in $(seq 100); do
   curl -fs http://127.0.0.1:15152/readyz >/dev/null 2>&1 && break
   sleep 0.1

@@ -3,7 +3,10 @@
 //! (reconnect loops wait by `crate::backoff`).
 
 use anyhow::Context;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
@@ -68,6 +71,22 @@ impl Topology {
         );
         declare_durable_queue(channel, &self.queue, arguments).await?;
         bind(channel, &self.queue, &self.exchange, TASK_EVENTS).await
+    }
+
+    /// Deletes what `declare` made: both queues (with their messages) and
+    /// both exchanges. What is already gone is no error (tests and
+    /// benchmarks clean up after themselves with it).
+    pub async fn delete(&self, channel: &Channel) {
+        for queue in [self.queue.clone(), self.dead_letter_queue()] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in [self.exchange.clone(), self.dead_letter_exchange()] {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
     }
 }
 

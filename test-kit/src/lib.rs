@@ -9,7 +9,7 @@ mod task_app;
 
 use std::time::Duration;
 
-use lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
 use sqlx::{Connection as _, PgConnection};
@@ -171,16 +171,7 @@ pub async fn delete_topology(amqp_url: &str, topology: &Topology) {
         return;
     };
     if let Ok(channel) = connection.create_channel().await {
-        for queue in [topology.queue.clone(), topology.dead_letter_queue()] {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for exchange in [topology.exchange.clone(), topology.dead_letter_exchange()] {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
+        topology.delete(&channel).await;
     }
     let _ = connection.close(200, "cleaned up".into()).await;
 }

@@ -156,6 +156,15 @@ pub async fn bind_sink(url: &str, topology: &Topology) -> anyhow::Result<Sink> {
     Ok(sink)
 }
 
+/// Deletes the run's exchange and the sink's queues, messages and all:
+/// nothing of a run stays on the broker.
+pub async fn delete_topology(url: &str, topology: &Topology) -> anyhow::Result<()> {
+    let (connection, channel) = connect(url).await?;
+    topology.delete(&channel).await;
+    let _ = connection.close(200, "bench done".into()).await;
+    Ok(())
+}
+
 /// A queue for `task.due` consumed without acks; records (fire time, arrival).
 async fn consume_due(url: &str, exchange: &str) -> anyhow::Result<Deliveries> {
     let (connection, channel) = connect(url).await?;

@@ -116,6 +116,11 @@ struct Args {
     /// e.g. under different PostgreSQL settings.
     #[arg(long, conflicts_with_all = ["lists_only", "grow_to", "events"])]
     create_only: bool,
+    /// Only delete the broker topology of --database (`bench.<database>`,
+    /// its queues and their messages): scripts/bench-create-h2load.sh's
+    /// clean-up. Every other run deletes its own at its end.
+    #[arg(long)]
+    delete_topology: bool,
 }
 
 const SECRET: &str = "task-bench-secret-0123456789abcdef";
@@ -132,11 +137,14 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let topology = events::bench_topology(&format!("bench.{}", args.database));
+    if args.delete_topology {
+        return events::delete_topology(&args.amqp_url, &topology).await;
+    }
     if !args.lists_only && !args.create_only {
         seed::recreate_database(&args.postgres_url, &args.database).await?;
     }
 
-    let topology = events::bench_topology(&format!("bench.{}", args.database));
     let settings = Settings {
         shared: SharedSettings {
             amqp_url: args.amqp_url.clone(),
@@ -187,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
         events::run(&pool, &event_args).await?;
         shutdown.cancel();
         server.await??;
-        return Ok(());
+        return events::delete_topology(&args.amqp_url, &topology).await;
     }
     if args.create_only {
         let held = seed::count(&pool).await?;
@@ -196,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", create.line(&format!("CreateTask at {held} tasks")));
         shutdown.cancel();
         server.await??;
-        return Ok(());
+        return events::delete_topology(&args.amqp_url, &topology).await;
     }
     let mut empty_create = None;
     if !args.lists_only {
@@ -239,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
 
     shutdown.cancel();
     server.await??;
-    Ok(())
+    events::delete_topology(&args.amqp_url, &topology).await
 }
 
 /// `--grow-to`: the table grown from --seed-tasks to `size` tasks, then each
