@@ -176,15 +176,7 @@ pub(crate) async fn claim(
 
 /// Done with a report; `note` says what was (not) done, for the record.
 pub(crate) async fn finish(pool: &PgPool, key: &str, note: Option<&str>) -> anyhow::Result<()> {
-    sqlx::query!(
-        "UPDATE inbound SET done_time = now(), last_error = $2 WHERE key = $1",
-        key,
-        note,
-    )
-    .execute(pool)
-    .await
-    .context("cannot finish a report")?;
-    Ok(())
+    finish_many(pool, &[key], note).await
 }
 
 /// Finishes several reports at once, each with `note`.
@@ -245,16 +237,7 @@ pub(crate) async fn retry_at(
     at: DateTime<Utc>,
     error: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query!(
-        "UPDATE inbound SET next_try_time = $2, last_error = $3 WHERE key = $1",
-        key,
-        at,
-        error,
-    )
-    .execute(pool)
-    .await
-    .context("cannot schedule a report's retry")?;
-    Ok(())
+    retry_many(pool, &[key], at, error).await
 }
 
 /// A message's action was taken and made `reference` (a task made from a
