@@ -83,40 +83,6 @@ pub(crate) async fn record_batch(
         .collect())
 }
 
-/// Records what a webhook delivery said, in one transaction: each report
-/// once (a repeated delivery inserts nothing), and every inbound message
-/// opens its sender's 24-hour window. Returns how many were new.
-pub(crate) async fn record(pool: &PgPool, reports: &[Report]) -> anyhow::Result<u64> {
-    let mut tx = pool
-        .begin()
-        .await
-        .context("cannot begin recording reports")?;
-    let mut new = 0;
-    for report in reports {
-        let inserted = sqlx::query!(
-            "INSERT INTO inbound (key, provider, kind, from_number, reference, detail, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
-            &report.key,
-            report.provider,
-            report.kind as _,
-            report.from_number.as_ref().map(PhoneNumber::as_str),
-            report.reference.as_deref(),
-            report.detail.as_deref(),
-            report.error.as_deref(),
-        )
-        .execute(&mut *tx)
-        .await
-        .context("cannot record a report")?
-        .rows_affected();
-        new += inserted;
-        if let (1, Some(from)) = (inserted, &report.from_number) {
-            super::contacts::open_window(&mut *tx, from, report.time).await?;
-        }
-    }
-    tx.commit().await.context("cannot commit reports")?;
-    Ok(new)
-}
-
 /// A claimed report.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {

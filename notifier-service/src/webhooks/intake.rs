@@ -41,7 +41,8 @@ impl Writer for Deliveries {
     }
 
     async fn alone(&self, reports: &Vec<Report>) -> anyhow::Result<u64> {
-        inbound::record(&self.pool, reports).await
+        let new = inbound::record_batch(&self.pool, std::slice::from_ref(reports)).await?;
+        Ok(new.iter().sum())
     }
 }
 
