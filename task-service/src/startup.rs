@@ -68,7 +68,7 @@ impl Application {
             wake.clone(),
         );
         // Several relay loops overlap one batch's database work with another's
-        // wait for confirms; SKIP LOCKED keeps their claims apart.
+        // wait for confirms; `outbox_claims` keeps their claims apart.
         let mut workers: Vec<_> = (0..RELAY_WORKERS)
             .map(|_| tokio::spawn(relay.clone().run(shutdown.clone())))
             .collect();

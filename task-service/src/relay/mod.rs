@@ -84,11 +84,11 @@ impl Relay {
     /// One claim-publish-settle round. An error means the publisher is
     /// broken: the caller rebuilds it (the rows were given back first).
     pub async fn run_once(&self, publisher: &Publisher) -> anyhow::Result<Outcome> {
-        let rows = outbox::claim(&self.pool, self.batch, self.lease).await?;
-        if rows.is_empty() {
+        let Some(claim) = outbox::claim(&self.pool, self.batch, self.lease).await? else {
             return Ok(Outcome::Idle);
-        }
-        let deliveries = publisher.publish(&rows).await;
+        };
+        let rows = &claim.rows;
+        let deliveries = publisher.publish(rows).await;
         let now = Utc::now();
         let mut confirmed = Vec::new();
         let mut refused: HashMap<(Duration, &str), Vec<i64>> = HashMap::new();
@@ -115,11 +115,12 @@ impl Relay {
                     } else {
                         ("nacked", "nacked by the broker")
                     };
-                    tracing::warn!(event_id = %row.event_id, routing_key = %row.routing_key, attempts = row.attempts, why, "event kept in the outbox");
+                    let attempts = row.attempts + 1;
+                    tracing::warn!(event_id = %row.event_id, routing_key = %row.routing_key, attempts, why, "event kept in the outbox");
                     metrics::counter!("events_publish_failures_total", "reason" => reason)
                         .increment(1);
                     refused
-                        .entry((unroutable_retry(row.attempts), why))
+                        .entry((unroutable_retry(attempts), why))
                         .or_default()
                         .push(row.id);
                 }
@@ -129,15 +130,18 @@ impl Relay {
                 }
             }
         }
-        outbox::delete(&self.pool, &confirmed).await?;
+        // Retry times first: once the claim ends, the rows are free.
         for ((retry_in, why), ids) in refused {
-            outbox::release(&self.pool, &ids, retry_in, why).await?;
+            outbox::retry_later(&self.pool, &ids, retry_in, why).await?;
         }
-        if let Some(reason) = lost_reason {
+        if let Some(reason) = &lost_reason {
             // Offer them again at once: the next publisher may well manage.
             metrics::counter!("events_publish_failures_total", "reason" => "connection")
                 .increment(lost.len() as u64);
-            outbox::release(&self.pool, &lost, Duration::ZERO, &reason).await?;
+            outbox::retry_later(&self.pool, &lost, Duration::ZERO, reason).await?;
+        }
+        outbox::finish(&self.pool, claim.id, &confirmed).await?;
+        if let Some(reason) = lost_reason {
             anyhow::bail!("publishing failed: {reason}");
         }
         Ok(Outcome::Published(confirmed.len()))

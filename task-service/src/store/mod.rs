@@ -55,7 +55,9 @@ pub enum Commit {
 /// the reminders swing from empty to a large backlog faster than autovacuum
 /// re-analyses them, and with an empty table's statistics the planner deletes
 /// 1,000 ids by scanning 200,000 rows (measured: 6,000 instead of 24,000
-/// events/s through the relay).
+/// events/s through the relay). JIT is off: with sequential scans priced
+/// out, every plan looks costly enough to compile, and compiling the
+/// relay's claim took 330 ms of a statement that runs in 3.
 pub async fn connect_worker_pool(
     url: &str,
     max_connections: u32,
@@ -72,6 +74,7 @@ pub async fn connect_worker_pool(
         session: &[
             ("synchronous_commit", synchronous_commit),
             ("enable_seqscan", "off"),
+            ("jit", "off"),
         ],
     };
     spec.open(0).await

@@ -1,5 +1,6 @@
 //! The `outbox` table: events written in the transaction of their change,
-//! claimed by relays under a lease, deleted once RabbitMQ confirmed them.
+//! claimed by relays a batch at a time under a lease (`outbox_claims`),
+//! deleted once RabbitMQ confirmed them.
 
 use std::time::Duration;
 
@@ -53,51 +54,94 @@ pub struct OutboxRow {
     pub payload: Vec<u8>,
     pub traceparent: String,
     pub due_time: Option<DateTime<Utc>>,
+    /// Earlier publishes the broker refused.
     pub attempts: i32,
 }
 
+/// A relay's hold on a batch of events: one row in `outbox_claims` naming
+/// the range of ids it took, until its lease ends (see the migration
+/// `outbox_claims`: the lease is per batch, not per row).
+#[derive(Debug)]
+pub struct Claim {
+    pub id: i64,
+    /// Oldest first.
+    pub rows: Vec<OutboxRow>,
+}
+
 /// Claims up to `limit` new events (oldest first) and up to `limit` whose
-/// lease or retry delay ran out, for `lease`. Concurrent relays skip each
-/// other's rows.
-pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result<Vec<OutboxRow>> {
-    sqlx::query_as!(
-        OutboxRow,
-        "WITH fresh AS ( \
-             SELECT id FROM outbox WHERE claimed_until IS NULL \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED), \
-         expired AS ( \
-             SELECT id FROM outbox WHERE claimed_until < now() \
-             ORDER BY claimed_until LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         UPDATE outbox o SET claimed_until = now() + make_interval(secs => $2), attempts = o.attempts + 1 \
-         FROM (SELECT id FROM fresh UNION ALL SELECT id FROM expired) AS c \
-         WHERE o.id = c.id \
-         RETURNING o.id, o.event_id, o.routing_key, o.payload, o.traceparent, o.due_time, o.attempts",
+/// retry is due, for `lease`; `None` if nothing is waiting. Claims are
+/// made one at a time (the table lock, held for this one statement's
+/// transaction), so each sees every claim made before it and concurrent
+/// relays never take the same event while a lease lasts.
+pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result<Option<Claim>> {
+    let mut tx = pool.begin().await.context("cannot claim outbox rows")?;
+    sqlx::query!("LOCK TABLE outbox_claims IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .context("cannot lock the outbox claims")?;
+    let rows = sqlx::query!(
+        "WITH live AS ( \
+             SELECT first_id, last_id FROM outbox_claims WHERE claimed_until > now()), \
+         picked AS ( \
+             (SELECT o.id FROM outbox o WHERE o.not_before IS NULL \
+                  AND NOT EXISTS (SELECT 1 FROM live WHERE o.id BETWEEN live.first_id AND live.last_id) \
+              ORDER BY o.id LIMIT $1) \
+             UNION ALL \
+             (SELECT o.id FROM outbox o WHERE o.not_before <= now() \
+                  AND NOT EXISTS (SELECT 1 FROM live WHERE o.id BETWEEN live.first_id AND live.last_id) \
+              ORDER BY o.not_before LIMIT $1)), \
+         ended AS (DELETE FROM outbox_claims WHERE claimed_until <= now()), \
+         made AS ( \
+             INSERT INTO outbox_claims (first_id, last_id, claimed_until) \
+             SELECT min(id), max(id), now() + make_interval(secs => $2) FROM picked \
+             HAVING count(*) > 0 \
+             RETURNING claim) \
+         SELECT made.claim, o.id, o.event_id, o.routing_key, o.payload, o.traceparent, o.due_time, o.attempts \
+         FROM outbox o JOIN picked USING (id) CROSS JOIN made \
+         ORDER BY o.id",
         limit,
         lease.as_secs_f64(),
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await
-    .context("cannot claim outbox rows")
-    .map(|mut rows: Vec<OutboxRow>| {
-        rows.sort_by_key(|r| r.id);
-        rows
-    })
+    .context("cannot claim outbox rows")?;
+    tx.commit().await.context("cannot claim outbox rows")?;
+    let Some(claim) = rows.first().map(|r| r.claim) else {
+        return Ok(None);
+    };
+    let rows = rows
+        .into_iter()
+        .map(|r| OutboxRow {
+            id: r.id,
+            event_id: r.event_id,
+            routing_key: r.routing_key,
+            payload: r.payload,
+            traceparent: r.traceparent,
+            due_time: r.due_time,
+            attempts: r.attempts,
+        })
+        .collect();
+    Ok(Some(Claim { id: claim, rows }))
 }
 
-/// Forgets events RabbitMQ confirmed.
-pub async fn delete(pool: &PgPool, ids: &[i64]) -> anyhow::Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", ids)
-        .execute(pool)
-        .await
-        .context("cannot delete published outbox rows")?;
+/// Forgets the events RabbitMQ confirmed and ends the claim: what it took
+/// and did not publish (given a retry time by `retry_later` first) is free
+/// for the next claim.
+pub async fn finish(pool: &PgPool, claim: i64, published: &[i64]) -> anyhow::Result<()> {
+    sqlx::query!(
+        "WITH published AS (DELETE FROM outbox WHERE id = ANY($1)) \
+         DELETE FROM outbox_claims WHERE claim = $2",
+        published,
+        claim,
+    )
+    .execute(pool)
+    .await
+    .context("cannot delete published outbox rows")?;
     Ok(())
 }
 
-/// Gives events back for another try after `retry_in`, noting why.
-pub async fn release(
+/// Holds events back for another try after `retry_in`, noting why.
+pub async fn retry_later(
     pool: &PgPool,
     ids: &[i64],
     retry_in: Duration,
@@ -107,7 +151,8 @@ pub async fn release(
         return Ok(());
     }
     sqlx::query!(
-        "UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), last_error = $3 \
+        "UPDATE outbox SET not_before = now() + make_interval(secs => $2), \
+             attempts = attempts + 1, last_error = $3 \
          WHERE id = ANY($1)",
         ids,
         retry_in.as_secs_f64(),
@@ -115,7 +160,7 @@ pub async fn release(
     )
     .execute(pool)
     .await
-    .context("cannot release outbox rows")?;
+    .context("cannot give outbox rows a retry time")?;
     Ok(())
 }
 

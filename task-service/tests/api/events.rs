@@ -254,7 +254,7 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
 
     // A queue appears; once the retry is due, the event goes out and leaves.
     let tap = todogenie_test_kit::EventTap::start(&exchange).await;
-    sqlx::query("UPDATE outbox SET claimed_until = now()")
+    sqlx::query("UPDATE outbox SET not_before = now()")
         .execute(&pool)
         .await
         .unwrap();

@@ -14,6 +14,7 @@ mod limits;
 mod list;
 mod next_reminder;
 mod operations;
+mod outbox;
 mod read_delete;
 mod recurrence;
 mod reminders;

@@ -29,6 +29,9 @@ pub struct EventArgs {
     pub relay_events: u64,
 }
 
+/// The trace context of (c)'s events, and so of their messages' header.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 /// Fire times (and due deliveries) seen by the bench's consumer.
 type Deliveries = Arc<Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>>;
 
@@ -314,11 +317,11 @@ async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Resu
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
-         SELECT gen_random_uuid(), 'task.bench', $2, '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
-         FROM generate_series(1, $1)",
+         SELECT gen_random_uuid(), 'task.bench', $2, $3 FROM generate_series(1, $1)",
     )
     .bind(i64::try_from(n)?)
     .bind(payload)
+    .bind(TRACEPARENT)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -328,9 +331,10 @@ async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Resu
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The same messages published as the relay publishes them, without the
-/// database: as many connections as relay loops, each with a confirm-mode
-/// channel and a batch in flight at a time, awaiting the batch's confirms.
+/// The same messages (payload, properties, traceparent header) published as
+/// the relay publishes them, without the database: as many connections as
+/// relay loops, each with a confirm-mode channel and a batch in flight at a
+/// time, awaiting the batch's confirms.
 async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> anyhow::Result<f64> {
     let workers = task_service::startup::RELAY_WORKERS as u64;
     let mut channels = Vec::new();
@@ -354,10 +358,17 @@ async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> a
                 let batch = (share - sent).min(1000);
                 let mut confirms = Vec::with_capacity(batch as usize);
                 for _ in 0..batch {
+                    // The relay's messages carry a traceparent header: so do these.
+                    let mut headers = FieldTable::default();
+                    headers.insert(
+                        "traceparent".into(),
+                        lapin::types::AMQPValue::LongString(TRACEPARENT.into()),
+                    );
                     let properties = BasicProperties::default()
                         .with_content_type("application/cloudevents+json".into())
                         .with_delivery_mode(2)
-                        .with_message_id(uuid::Uuid::new_v4().to_string().into());
+                        .with_message_id(uuid::Uuid::new_v4().to_string().into())
+                        .with_headers(headers);
                     let options = BasicPublishOptions {
                         mandatory: true,
                         ..BasicPublishOptions::default()
