@@ -20,13 +20,16 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// migrations. The claim queries use partial indexes on tables that swing
 /// from empty to 20,000 pending rows faster than autovacuum re-analyses
 /// them; with an empty table's statistics the planner would scan, so the
-/// pool runs with `enable_seqscan = off`.
+/// pool runs with `enable_seqscan = off`. And without JIT: with sequential
+/// scans priced out, a statement on a small table (the heartbeat's on
+/// `senders`) looked costly enough to compile, and compiling took 160–330 ms
+/// of every heartbeat.
 pub(crate) async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let spec = PoolSpec {
         url,
         setting: "NOTIFIER_DATABASE_URL",
         max_connections,
-        session: &[("enable_seqscan", "off")],
+        session: &[("enable_seqscan", "off"), ("jit", "off")],
     };
     todogenie_common::db::connect(&spec, &MIGRATOR).await
 }

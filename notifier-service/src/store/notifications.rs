@@ -263,6 +263,13 @@ pub(crate) struct StatusReport<'a> {
 /// message, the furthest along counts: applied one by one they would end
 /// there too). Returns the message ids that name a notification; the others
 /// may not be recorded yet.
+///
+/// The notifications are looked up by `= ANY` of the ids, not by a join
+/// with the reports: in notifier-bench the table grows from empty to 20,000
+/// sent rows between two analyses, and the join was planned as a hash of
+/// the whole index, twice (24 ms per batch of 80 in the bench, a third of
+/// its database time; `EXPLAIN ANALYZE` on 20,000 sent rows: 17 ms by the
+/// join, 2.9 ms by the ids).
 pub(crate) async fn apply_reports(
     pool: &PgPool,
     reports: &[StatusReport<'_>],
@@ -279,10 +286,10 @@ pub(crate) async fn apply_reports(
              UPDATE notifications n SET status = r.status, \
                  last_error = coalesce(r.error, n.last_error), update_time = now() \
              FROM report r \
-             WHERE n.provider_message_id = r.message_id \
+             WHERE n.provider_message_id = ANY($1) AND n.provider_message_id = r.message_id \
                AND status_rank(n.status) < status_rank(r.status)) \
-         SELECT DISTINCT n.provider_message_id AS \"id!\" \
-         FROM notifications n JOIN report r ON n.provider_message_id = r.message_id",
+         SELECT DISTINCT provider_message_id AS \"id!\" \
+         FROM notifications WHERE provider_message_id = ANY($1)",
         &reports
             .iter()
             .map(|r| r.provider_message_id)
