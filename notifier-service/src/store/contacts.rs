@@ -11,6 +11,11 @@ use crate::domain::{
 };
 
 /// A checked query returning [`ContactRow`]s: `$head`, every column, `$tail`.
+///
+/// Both lookups are scalar subqueries, one index probe per contact: as an
+/// `EXISTS`, PostgreSQL may hash the whole `confirmations` table instead, and
+/// did for the engine's batches of ~250 contacts (18 ms each with 20,000
+/// confirmations, against 2.6 ms; `EXPLAIN ANALYZE`).
 macro_rules! contact_query {
     ($head:literal, $tail:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
@@ -18,8 +23,9 @@ macro_rules! contact_query {
             $head + "user_id, phone_number, time_zone, locale, whatsapp_opt_in, quiet_start, \
                 quiet_end, window_expire_time, next_send_time, pair_limited, create_time, \
                 update_time, \
-                EXISTS (SELECT FROM confirmations cf WHERE cf.phone_number = contacts.phone_number \
-                    AND cf.user_id = contacts.user_id) AS \"confirmed!\", \
+                coalesce((SELECT true FROM confirmations cf \
+                    WHERE cf.phone_number = contacts.phone_number \
+                    AND cf.user_id = contacts.user_id), false) AS \"confirmed!\", \
                 coalesce((SELECT nb.stopped FROM numbers nb \
                     WHERE nb.phone_number = contacts.phone_number), false) AS \"stopped!\"" + $tail
             $(, $arg)*
