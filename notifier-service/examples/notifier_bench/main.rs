@@ -160,6 +160,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     report(&standin, &args, &due_of);
+    for replica in 0..args.replicas {
+        print_limiter_metrics(&format!("127.0.0.1:{}", 18080 + replica)).await;
+    }
     for pid in pids {
         println!(
             "  peak RSS of notifier-service (pid {pid}): {:.1} MiB",
@@ -244,6 +247,33 @@ async fn publish_at_due_times(
     Ok(())
 }
 
+/// What the replica's limiter says of its slots: time that passed with no
+/// send waiting, slots given up because the last second was already full,
+/// hold-backs after a 130429.
+async fn print_limiter_metrics(http_addr: &str) {
+    let text = match reqwest::get(format!("http://{http_addr}/metrics")).await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(e) => {
+            println!("  cannot read {http_addr}/metrics: {e}");
+            return;
+        }
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    println!(
+        "  limiter of {http_addr}: unused slot time {:.3} s in {} gaps, slots given up (second full) {}, hold-backs {}",
+        value("send_slots_unused_seconds_sum"),
+        value("send_slots_unused_seconds_count"),
+        value("send_slots_retaken_total"),
+        value("send_hold_backs_total")
+    );
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -308,6 +338,33 @@ fn report(standin: &CloudApi, args: &Args, due_of: &dyn Fn(usize) -> DateTime<Ut
         args.max_mps,
         percentile(&beyond, 0.5),
         percentile(&beyond, 0.99)
+    );
+    // Where sending paused: gaps between consecutive requests of more
+    // than five slots, and what they add up to (time the limit would have
+    // let the notifier send in).
+    let mut pauses: Vec<(f64, f64)> = sent
+        .windows(2)
+        .map(|w| {
+            (
+                (w[1].time - w[0].time).as_seconds_f64(),
+                (w[0].time - first).as_seconds_f64(),
+            )
+        })
+        .filter(|(gap, _)| *gap > 5.0 * interval)
+        .collect();
+    let paused: f64 = pauses.iter().map(|(gap, _)| gap - interval).sum();
+    pauses.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let longest: Vec<String> = pauses
+        .iter()
+        .take(5)
+        .map(|(gap, at)| format!("{:.0} ms at {at:.2} s", gap * 1e3))
+        .collect();
+    println!(
+        "  first request {:.3} s after the first due time; {} pauses over 5 slots, {:.3} s in all; longest: {}",
+        (first - earliest_due).as_seconds_f64(),
+        pauses.len(),
+        paused,
+        longest.join(", ")
     );
     println!(
         "  busiest second: {} messages (limit {})",

@@ -67,6 +67,8 @@ struct State {
     /// one waits that much longer.
     shift: Duration,
     held_at: Option<Instant>,
+    /// The last slot given was a wait (the caller queued behind others).
+    backlogged: bool,
 }
 
 impl RateLimiter {
@@ -83,6 +85,7 @@ impl RateLimiter {
                 next: now,
                 shift: Duration::ZERO,
                 held_at: None,
+                backlogged: false,
             }),
             changed: Notify::new(),
         }
@@ -123,6 +126,7 @@ impl RateLimiter {
         }
         state.held_at = Some(now);
         state.shift += HOLD_BACK;
+        metrics::counter!("send_hold_backs_total").increment(1);
         // Idle (the next slot already past): the next one from now.
         state.next = state.next.max(now) + HOLD_BACK;
     }
@@ -194,6 +198,14 @@ impl RateLimiter {
             return Reserved::NoShare;
         };
         let mut slot = state.next.max(now).max(state.start);
+        // Slots that passed with no one waiting for them although sends
+        // had been queueing (a starved sender, not an idle one): time the
+        // limit allowed and the engine did not use.
+        let unused = now.saturating_duration_since(state.next.max(state.start));
+        if state.backlogged && !unused.is_zero() && unused < WINDOW {
+            metrics::histogram!("send_slots_unused_seconds").record(unused.as_secs_f64());
+        }
+        state.backlogged = unused.is_zero();
         // Not before the oldest slot of a full window has left it.
         if state.taken.len() >= state.per_window {
             let index = state.taken.len() - state.per_window;
@@ -218,6 +230,7 @@ impl RateLimiter {
             state.taken.pop_front();
         }
         if state.interval.is_none() || state.taken.len() >= state.per_window {
+            metrics::counter!("send_slots_retaken_total").increment(1);
             return false;
         }
         state.taken.push_back(now);

@@ -173,18 +173,24 @@ pub(crate) struct Outcome {
     pub scheduled_time: DateTime<Utc>,
 }
 
-/// Records outcomes in one statement, for the rows `claim` still holds
-/// (and lets go of them); returns how many it held. A status report that
-/// arrived meanwhile is never moved back.
+/// Records each claim's outcomes, all in one statement, for the rows that
+/// claim still holds (and lets go of them); returns, per claim, how many
+/// it held. A status report that arrived meanwhile is never moved back.
 pub(crate) async fn record(
     pool: &PgPool,
-    claim: Uuid,
-    outcomes: &[Outcome],
-) -> anyhow::Result<u64> {
-    if outcomes.is_empty() {
-        return Ok(0);
+    claims: &[(Uuid, Vec<Outcome>)],
+) -> anyhow::Result<Vec<u64>> {
+    let outcomes = || {
+        claims
+            .iter()
+            .flat_map(|(claim, rows)| rows.iter().map(move |o| (*claim, o)))
+    };
+    if outcomes().next().is_none() {
+        return Ok(vec![0; claims.len()]);
     }
-    let done = sqlx::query!(
+    // By id and claim: a lost round and the one that took its rows may
+    // share a statement, and only the latter holds them.
+    let held: HashSet<(Uuid, Uuid)> = sqlx::query!(
         "UPDATE notifications n SET \
              status = CASE WHEN status_rank(n.status) > status_rank(u.status) \
                  THEN n.status ELSE u.status END, \
@@ -198,34 +204,42 @@ pub(crate) async fn record(
              update_time = now(), \
              claim = NULL \
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], \
-             $7::uuid[], $8::text[], $9::timestamptz[]) \
+             $7::uuid[], $8::text[], $9::timestamptz[], $10::uuid[]) \
              AS u(id, status, channel, requests, failures, provider_message_id, batch_id, \
-                  last_error, scheduled_time) \
-         WHERE n.id = u.id AND n.claim = $10",
-        &outcomes.iter().map(|o| o.id).collect::<Vec<_>>() as _,
-        &outcomes.iter().map(|o| o.status).collect::<Vec<_>>() as _,
-        &outcomes.iter().map(|o| o.channel).collect::<Vec<_>>() as _,
-        &outcomes.iter().map(|o| o.requests).collect::<Vec<_>>() as _,
-        &outcomes.iter().map(|o| o.failures).collect::<Vec<_>>() as _,
-        &outcomes
-            .iter()
-            .map(|o| o.provider_message_id.clone())
+                  last_error, scheduled_time, claim) \
+         WHERE n.id = u.id AND n.claim = u.claim \
+         RETURNING n.id, u.claim AS \"claim!\"",
+        &outcomes().map(|(_, o)| o.id).collect::<Vec<_>>() as _,
+        &outcomes().map(|(_, o)| o.status).collect::<Vec<_>>() as _,
+        &outcomes().map(|(_, o)| o.channel).collect::<Vec<_>>() as _,
+        &outcomes().map(|(_, o)| o.requests).collect::<Vec<_>>() as _,
+        &outcomes().map(|(_, o)| o.failures).collect::<Vec<_>>() as _,
+        &outcomes()
+            .map(|(_, o)| o.provider_message_id.clone())
             .collect::<Vec<_>>() as _,
-        &outcomes.iter().map(|o| o.batch_id).collect::<Vec<_>>() as _,
-        &outcomes
-            .iter()
-            .map(|o| o.last_error.clone())
+        &outcomes().map(|(_, o)| o.batch_id).collect::<Vec<_>>() as _,
+        &outcomes()
+            .map(|(_, o)| o.last_error.clone())
             .collect::<Vec<_>>() as _,
-        &outcomes
-            .iter()
-            .map(|o| o.scheduled_time)
+        &outcomes()
+            .map(|(_, o)| o.scheduled_time)
             .collect::<Vec<_>>() as _,
-        claim,
+        &outcomes().map(|(claim, _)| claim).collect::<Vec<_>>() as _,
     )
-    .execute(pool)
+    .fetch_all(pool)
     .await
-    .context("cannot record outcomes")?;
-    Ok(done.rows_affected())
+    .context("cannot record outcomes")?
+    .into_iter()
+    .map(|row| (row.id, row.claim))
+    .collect();
+    Ok(claims
+        .iter()
+        .map(|(claim, rows)| {
+            rows.iter()
+                .filter(|o| held.contains(&(o.id, *claim)))
+                .count() as u64
+        })
+        .collect())
 }
 
 /// When the next pending notification is due, if any.

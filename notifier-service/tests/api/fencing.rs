@@ -111,3 +111,80 @@ async fn a_round_that_outlasts_its_lease_sends_nothing_twice() {
     assert!(per_phone.values().all(|&n| n == 1), "{per_phone:?}");
     drop(second);
 }
+
+/// Outcomes of sends that finish while an earlier outcome is being written
+/// are written together (group commit), and each round still records only
+/// its own rows: every notification is recorded once, sent once.
+#[tokio::test]
+async fn outcomes_that_finish_together_are_written_together_each_once() {
+    let pair = spawn_pair().await;
+    // The first SENT outcome's write takes half a second (40 sends' worth
+    // at 80/s), so the outcomes finishing meanwhile queue behind it; each
+    // statement's newly SENT rows are counted.
+    sqlx::raw_sql(
+        "CREATE SEQUENCE pause_once; \
+         CREATE FUNCTION pause_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.status = 'SENT' AND OLD.status <> 'SENT' AND nextval('pause_once') = 1 THEN \
+                 PERFORM pg_sleep(0.5); \
+             END IF; \
+             RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER pause_once BEFORE UPDATE ON notifications \
+             FOR EACH ROW EXECUTE FUNCTION pause_once(); \
+         CREATE TABLE sent_per_statement (sent bigint NOT NULL); \
+         CREATE FUNCTION count_sent() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             INSERT INTO sent_per_statement \
+                 SELECT count(*) FROM new_rows n JOIN old_rows o USING (id) \
+                 WHERE n.status = 'SENT' AND o.status <> 'SENT' HAVING count(*) > 0; \
+             RETURN NULL; \
+         END $$; \
+         CREATE TRIGGER count_sent AFTER UPDATE ON notifications \
+             REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows \
+             FOR EACH STATEMENT EXECUTE FUNCTION count_sent();",
+    )
+    .execute(&pair.pool)
+    .await
+    .unwrap();
+    let users: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("user{i}"), format!("+1415555{:04}", 300 + i)))
+        .collect();
+    for (user, phone) in &users {
+        pair.contact(user, phone).await;
+    }
+    for (user, _) in &users {
+        pair.publish_event(&TestEvent::due(user, "Written together"))
+            .await;
+    }
+    let pool = pair.pool.clone();
+    poll(Duration::from_secs(20), "every outcome recorded", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM notifications WHERE provider_message_id IS NOT NULL",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == 20
+        }
+    })
+    .await;
+    let statements: Vec<i64> = sqlx::query_scalar("SELECT sent FROM sent_per_statement")
+        .fetch_all(&pair.pool)
+        .await
+        .unwrap();
+    assert_eq!(statements.iter().sum::<i64>(), 20, "{statements:?}");
+    assert!(
+        statements.iter().any(|&n| n > 1),
+        "outcomes were written together: {statements:?}"
+    );
+    let rows: Vec<(i32, String)> =
+        sqlx::query_as("SELECT attempts, provider_message_id FROM notifications")
+            .fetch_all(&pair.pool)
+            .await
+            .unwrap();
+    assert!(rows.iter().all(|(attempts, _)| *attempts == 1), "{rows:?}");
+    let ids: std::collections::HashSet<&String> = rows.iter().map(|(_, id)| id).collect();
+    assert_eq!(ids.len(), 20, "each its own message");
+    assert_eq!(pair.standin.sent().len(), 20);
+}
