@@ -261,17 +261,19 @@ impl Engine {
         Ok(Some(Started { held, batches }))
     }
 
-    /// Sends a round's batches, 64 at a time, recording each outcome;
-    /// `all_started` is told once the last batch has begun (waiting for
-    /// its slot at most).
+    /// Sends a round's batches, 128 at a time (a round is at most 256),
+    /// recording each outcome; `all_started` is told once the last batch
+    /// has begun (waiting for its slot at most).
     ///
-    /// 64 leaves the next round 65 ms of queued slots (at 1,000/s) to be
-    /// claimed and planned in; notifier-bench still sees slots pass unused
-    /// (`send_slots_unused_seconds`: 0.30–0.33 s in 17–19 gaps of a 21 s
-    /// run). A whole round at once cut that to 0.09–0.13 s but drew 57–100
-    /// × 130429 against 2–13 in the same alternation (likely: after a
-    /// stall, every waiter whose slot passed sends at once, and a deeper
-    /// queue holds more of them).
+    /// 128, so that the next round is claimed and planned while 128 slots
+    /// (130 ms at 1,000/s) are still queued. With 64, notifier-bench saw the
+    /// limiter's slots pass unused (`send_slots_unused_seconds`) for
+    /// 0.19–0.26 s in 8–14 gaps of a 21 s run; with 128, none in three
+    /// runs alternating with it (961–968 against 954–961 messages/s). A
+    /// whole round at once drew 57–100 × 130429 against 2–13 in another
+    /// alternation (likely: after a stall, every waiter whose slot passed
+    /// sends at once, and a deeper queue holds more of them); 128 drew
+    /// 20–43 against 64's 14–32.
     async fn send_round(
         &self,
         round: Started,
@@ -290,7 +292,7 @@ impl Engine {
             next
         });
         futures::stream::iter(batches)
-            .for_each_concurrent(64, |batch| async {
+            .for_each_concurrent(128, |batch| async {
                 let outcomes = self.deliver(&held, batch).await;
                 self.record(&held, outcomes).await;
             })
