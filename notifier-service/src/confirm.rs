@@ -81,9 +81,11 @@ impl Confirmer {
         {
             return numbers::request_retry(&self.pool, number, free).await;
         }
-        self.limiter.acquire().await;
         let message = message(&request.user, request.window_open);
-        match self.provider.send(number, &message).await {
+        let permit = self.limiter.acquire().await;
+        let answer = self.provider.send(number, &message).await;
+        drop(permit);
+        match answer {
             Ok(_) => {
                 metrics::counter!("confirmation_requests_total", "result" => "sent").increment(1);
                 numbers::request_done(&self.pool, number).await

@@ -365,9 +365,8 @@ impl Engine {
         let mut requests = 0;
         loop {
             let latest = held.latest_start(self.config.provider_timeout);
-            if !self.limiter.acquire_by(latest).await
-                || !held.may_send(self.config.provider_timeout)
-            {
+            let permit = self.limiter.acquire_by(latest).await;
+            if permit.is_none() || !held.may_send(self.config.provider_timeout) {
                 // Not ours for long enough: the next round takes it, at once.
                 return rows
                     .iter()
@@ -392,7 +391,9 @@ impl Engine {
                 kind = message.kind(),
                 notifications = rows.len(),
             );
-            let error = match provider.send(&phone, &message).instrument(request).await {
+            let answer = provider.send(&phone, &message).instrument(request).await;
+            drop(permit);
+            let error = match answer {
                 Ok(message_id) => {
                     self.credentials.set(false);
                     metrics::counter!("messages_sent_total", "provider" => provider.name(), "kind" => message.kind())

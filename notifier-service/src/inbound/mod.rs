@@ -89,7 +89,7 @@ impl InboundWorker {
         let Some(message_id) = report.key.strip_prefix("meta:message:") else {
             return;
         };
-        self.limiter.acquire().await;
+        let _counted = self.limiter.acquire().await;
         if let Err(e) = self.replies.mark_read(message_id).await {
             tracing::warn!(error = %e, "cannot mark an inbound message read");
         }
@@ -199,7 +199,7 @@ impl InboundWorker {
     /// Sends an answer under the global rate; best effort (a failure is
     /// logged: the person can write again, and nothing is lost).
     async fn send(&self, to: &PhoneNumber, message: &Message) {
-        self.limiter.acquire().await;
+        let _counted = self.limiter.acquire().await;
         if let Err(e) = self.replies.send(to, message).await {
             tracing::warn!(error = %e, kind = message.kind(), "cannot answer an inbound message");
         }
