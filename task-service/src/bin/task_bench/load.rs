@@ -27,6 +27,9 @@ pub struct Stats {
     errors: usize,
     /// Ids of created tasks (CreateTask only).
     pub ids: Vec<(String, String)>,
+    /// Open loop only: each request's scheduled time since the run began,
+    /// with its latency (where in the run the slow ones were).
+    timeline: Vec<(Duration, Duration)>,
 }
 
 impl Stats {
@@ -37,6 +40,74 @@ impl Stats {
         self.latencies.sort();
     }
 
+    /// A run measured elsewhere (pgbench's log): `timeline` as in `--paced`.
+    pub fn from_timeline(timeline: Vec<(Duration, Duration)>, elapsed: Duration) -> Self {
+        let mut latencies: Vec<Duration> = timeline.iter().map(|(_, latency)| *latency).collect();
+        latencies.sort();
+        Self {
+            latencies,
+            elapsed,
+            timeline,
+            ..Self::default()
+        }
+    }
+
+    /// The run without the requests scheduled in its first `warm_up`
+    /// (connections opening, pgbench's schedule starting before they are),
+    /// which both an open loop and its baseline drop alike.
+    /// (The CPU is not measured per request: it is scaled by the share of
+    /// requests kept.)
+    pub fn after(mut self, warm_up: Duration) -> Self {
+        let all = self.timeline.len().max(1) as u32;
+        self.timeline.retain(|(scheduled, _)| *scheduled >= warm_up);
+        self.cpu = self.cpu * self.timeline.len() as u32 / all;
+        self.latencies = self.timeline.iter().map(|(_, latency)| *latency).collect();
+        self.latencies.sort();
+        self.elapsed = self.elapsed.saturating_sub(warm_up);
+        self.timeline = self
+            .timeline
+            .into_iter()
+            .map(|(scheduled, latency)| (scheduled - warm_up, latency))
+            .collect();
+        self
+    }
+
+    /// Where the requests slower than `threshold` were: how many, in how
+    /// many of the run's 100 ms windows (by scheduled time), and the three
+    /// windows with most. A few windows holding them all is a stall
+    /// (checkpoint, scheduling); spread thin, it is queueing.
+    pub fn slow_windows(&self, threshold: Duration) -> String {
+        let mut windows = std::collections::BTreeMap::<u64, usize>::new();
+        for (scheduled, latency) in &self.timeline {
+            if *latency > threshold {
+                *windows
+                    .entry(scheduled.as_millis() as u64 / 100)
+                    .or_default() += 1;
+            }
+        }
+        let slow: usize = windows.values().sum();
+        let mut worst: Vec<(u64, usize)> = windows.iter().map(|(w, n)| (*w, *n)).collect();
+        worst.sort_by_key(|(w, n)| (std::cmp::Reverse(*n), *w));
+        let worst: Vec<String> = worst
+            .iter()
+            .take(3)
+            .map(|(w, n)| format!("{n} at {:.1} s", *w as f64 / 10.0))
+            .collect();
+        format!(
+            "  over {} ms: {slow} of {} ({:.2} %), in {} of {} windows of 100 ms; most: {}",
+            threshold.as_millis(),
+            self.timeline.len(),
+            100.0 * slow as f64 / self.timeline.len().max(1) as f64,
+            windows.len(),
+            self.elapsed.as_millis().div_ceil(100),
+            if worst.is_empty() {
+                "none".to_string()
+            } else {
+                worst.join(", ")
+            },
+        )
+    }
+
     pub fn throughput(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -45,7 +116,7 @@ impl Stats {
         self.percentile(95.0)
     }
 
-    fn percentile(&self, p: f64) -> Duration {
+    pub fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
         }
@@ -251,7 +322,11 @@ pub async fn drive_create_paced(
                 request_id: String::new(),
             };
             let answer = client.create_task(authorized(request, &token)).await;
-            let _ = results.send(answer.map(|_| scheduled.elapsed()).map_err(drop));
+            let _ = results.send(
+                answer
+                    .map(|_| (scheduled - started, scheduled.elapsed()))
+                    .map_err(drop),
+            );
             drop(slot);
         });
     }
@@ -259,7 +334,10 @@ pub async fn drive_create_paced(
     let mut stats = Stats::default();
     while let Some(result) = received.recv().await {
         match result {
-            Ok(latency) => stats.latencies.push(latency),
+            Ok((at, latency)) => {
+                stats.latencies.push(latency);
+                stats.timeline.push((at, latency));
+            }
             Err(()) => stats.errors += 1,
         }
     }
