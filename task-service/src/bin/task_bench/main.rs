@@ -9,6 +9,11 @@
 //!
 //! It starts task-service in-process on a fresh database (dropped first).
 
+/// The allocator task-service's binary runs with (see its `main.rs`): the
+/// service measured here is the one that ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod events;
 mod load;
 mod pgbench;
