@@ -32,6 +32,13 @@ pub struct Stats {
     timeline: Vec<(Duration, Duration)>,
 }
 
+/// A timeline's latencies, fastest first (what the percentiles read).
+fn sorted_latencies(timeline: &[(Duration, Duration)]) -> Vec<Duration> {
+    let mut latencies: Vec<Duration> = timeline.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort();
+    latencies
+}
+
 impl Stats {
     /// Closes a run that began at `started` with `cpu_before` spent.
     fn finish(&mut self, started: Instant, cpu_before: Duration) {
@@ -42,10 +49,8 @@ impl Stats {
 
     /// A run measured elsewhere (pgbench's log): `timeline` as in `--paced`.
     pub fn from_timeline(timeline: Vec<(Duration, Duration)>, elapsed: Duration) -> Self {
-        let mut latencies: Vec<Duration> = timeline.iter().map(|(_, latency)| *latency).collect();
-        latencies.sort();
         Self {
-            latencies,
+            latencies: sorted_latencies(&timeline),
             elapsed,
             timeline,
             ..Self::default()
@@ -61,8 +66,7 @@ impl Stats {
         let all = self.timeline.len().max(1) as u32;
         self.timeline.retain(|(scheduled, _)| *scheduled >= warm_up);
         self.cpu = self.cpu * self.timeline.len() as u32 / all;
-        self.latencies = self.timeline.iter().map(|(_, latency)| *latency).collect();
-        self.latencies.sort();
+        self.latencies = sorted_latencies(&self.timeline);
         self.elapsed = self.elapsed.saturating_sub(warm_up);
         self.timeline = self
             .timeline
