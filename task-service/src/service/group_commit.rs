@@ -18,14 +18,22 @@ use crate::domain::Task;
 use crate::store::create::{insert_batch, NewTask};
 use crate::store::tasks::{insert_new, RequestKey};
 
-/// The most calls one statement writes: beyond this the statement's
-/// parameters grow without saving more commits (task-bench: batches average
-/// 8–12 at 32 streams). Four writers, each holding one pooled connection
-/// while it writes; 1,024 calls may wait (the gRPC server's own concurrency
-/// limit bounds the callers).
+/// One writer, holding one pooled connection while it writes: each batch
+/// is whatever arrived during the one before, so batches grow with the load
+/// and PostgreSQL sees one CreateTask statement at a time. Measured
+/// (scripts/bench-create-h2load.sh, 32 streams, 2026-12-02, alternating):
+/// one writer averaged 14 calls a batch and 1.08–1.19 × pgbench's rate at
+/// 99–108 µs of our CPU per call; four writers averaged 4.7 calls a batch
+/// and 0.80–0.94 × at 128–137 µs (more statements, more commits, more
+/// wake-ups for the same work). Up to 256 calls a batch, so that one writer
+/// keeps up with many callers: at 256 streams, one writer capped at 64 did
+/// 8,900/s where four writers or one at 256 did 9,500–10,400/s. 1,024 calls
+/// may wait (the gRPC server's own concurrency limit bounds the callers);
+/// every statement ends within the RPC timeout (`statement_timeout`), so a
+/// stuck one holds the queue no longer than a call may last.
 const LIMITS: Limits = Limits {
-    writers: 4,
-    max_batch: 64,
+    writers: 1,
+    max_batch: 256,
     queue: 1024,
 };
 
