@@ -66,9 +66,20 @@ fn push_filter(sql: &mut QueryBuilder<'_, Postgres>, filter: &ListFilter) {
         sql.push(" AND (title || ' ' || description) ILIKE ")
             .push_bind(format!("%{}%", escape_like(word)));
     }
-    if !filter.states.is_empty() {
-        let states: Vec<&str> = filter.states.iter().map(|s| s.as_db()).collect();
-        sql.push(" AND state = ANY(").push_bind(states).push(")");
+    match filter.states.as_slice() {
+        [] => {}
+        // One state by `=`, not `= ANY`: with an array PostgreSQL 15 cannot
+        // read (state, create_time) in order, so an admin's listing of one
+        // state walked every newer task of other states (measured at
+        // 10,000,000 tasks with 170,000 new pending ones: 260 ms, against
+        // 1.3 ms by `=`).
+        [state] => {
+            sql.push(" AND state = ").push_bind(state.as_db());
+        }
+        states => {
+            let states: Vec<&str> = states.iter().map(|s| s.as_db()).collect();
+            sql.push(" AND state = ANY(").push_bind(states).push(")");
+        }
     }
     if !filter.priorities.is_empty() {
         let priorities: Vec<i16> = filter.priorities.iter().map(|p| p.as_db()).collect();
