@@ -1,10 +1,10 @@
 //! The HTTP listener both services serve `/metrics`, `/healthz`, `/readyz`
 //! (and the notifier its public webhooks) on, with the bounds a public port
 //! needs: at most [`MAX_CONNECTIONS`] open at once (the next waits in the
-//! kernel's backlog), request headers within [`HEADER_TIMEOUT`] or the
-//! connection is dropped (from the moment it is accepted: a connection that
-//! sends nothing is dropped too), and a graceful stop. Bodies are bounded where they
-//! are read (the webhooks' `read_body`).
+//! kernel's backlog), request headers within [`HEADER_TIMEOUT`] of the
+//! connection's opening or it is dropped (one that sends nothing too), and
+//! a graceful stop. Bodies are bounded where they are read (the webhooks'
+//! `read_body`).
 
 use std::sync::Arc;
 use std::time::Duration;
