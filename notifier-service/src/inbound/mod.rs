@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::{RateLimiter, RECIPIENT_GAP};
 use crate::domain::Status;
 use crate::domain::{PhoneNumber, ReportKind};
-use crate::providers::{Message, Provider};
+use crate::providers::{ErrorClass, Message, Provider};
 use crate::store::inbound::{self, Pending};
 use crate::store::notifications::{self, StatusReport};
 use crate::store::{contacts, numbers};
@@ -63,10 +63,23 @@ impl InboundWorker {
         let (statuses, others): (Vec<&Pending>, Vec<&Pending>) =
             claimed.iter().partition(|r| r.kind == ReportKind::Status);
         self.apply_statuses(&statuses).await?;
+        // One report that fails (a lost connection mid-way) waits out its
+        // lease alone: the rest of the batch is still acted on now.
+        let mut failed = None;
         for report in others {
-            self.act(report).await?;
+            if let Err(e) = self.act(report).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    kind = report.kind.as_db(),
+                    "cannot act on a report; it is tried again after its lease"
+                );
+                failed.get_or_insert(e);
+            }
         }
-        Ok(claimed.len())
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(claimed.len()),
+        }
     }
 
     async fn act(&self, report: &Pending) -> anyhow::Result<()> {
@@ -174,8 +187,8 @@ impl InboundWorker {
             "You will get no more reminders here. Send START to get them again."
         };
         // The user just wrote to us: the window is open for a text.
-        self.send(from, &Message::Text { body: body.into() }).await;
-        inbound::finish(&self.pool, &report.key, None).await
+        self.answer(report, from, &Message::Text { body: body.into() }, None)
+            .await
     }
 
     /// Whether the recipient's 6-second slot is ours now (a reminder may
@@ -196,12 +209,44 @@ impl InboundWorker {
         }
     }
 
-    /// Sends an answer under the global rate; best effort (a failure is
-    /// logged: the person can write again, and nothing is lost).
-    async fn send(&self, to: &PhoneNumber, message: &Message) {
-        let _counted = self.limiter.acquire().await;
-        if let Err(e) = self.replies.send(to, message).await {
-            tracing::warn!(error = %e, kind = message.kind(), "cannot answer an inbound message");
+    /// Sends an answer under the global rate, then finishes the report
+    /// with `note`. A refusal that passes (the recipient's pair rate: our
+    /// slot counts from when a reminder was claimed, WhatsApp's from when it
+    /// took it; a provider busy or unreachable) sends the answer again
+    /// later, up to `ACTION_TRIES` (the action itself is recorded already:
+    /// a retry only answers). Any other failure is logged and the report
+    /// finished: the person can write again, and nothing is lost.
+    async fn answer(
+        &self,
+        report: &Pending,
+        to: &PhoneNumber,
+        message: &Message,
+        note: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let sent = {
+            let _counted = self.limiter.acquire().await;
+            self.replies.send(to, message).await
+        };
+        let Err(e) = sent else {
+            return inbound::finish(&self.pool, &report.key, note).await;
+        };
+        let wait = match e.class {
+            ErrorClass::PairRateLimited => Some(RECIPIENT_GAP),
+            ErrorClass::Retryable { retry_after } => Some(retry_after.unwrap_or(
+                Duration::from_secs(u64::from(report.attempts.clamp(1, 30).unsigned_abs())),
+            )),
+            _ => None,
+        };
+        match wait {
+            Some(wait) if report.attempts < ACTION_TRIES => {
+                tracing::info!(error = %e, kind = message.kind(), "an answer is sent again later");
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                inbound::retry_at(&self.pool, &report.key, at, "the answer was not taken yet").await
+            }
+            _ => {
+                tracing::warn!(error = %e, kind = message.kind(), "cannot answer an inbound message");
+                inbound::finish(&self.pool, &report.key, Some("the answer was refused")).await
+            }
         }
     }
 }

@@ -44,8 +44,7 @@ impl InboundWorker {
             message_id: message_id(&report.key).to_owned(),
             emoji: emoji.to_owned(),
         };
-        self.send(from, &reaction).await;
-        inbound::finish(&self.pool, &report.key, None).await
+        self.answer(report, from, &reaction, None).await
     }
 
     /// The tasks a press acts on: the reminder's (by its lead notification)

@@ -83,13 +83,21 @@ impl InboundWorker {
         if !self.slot(report, from).await? {
             return Ok(());
         }
-        if !numbers::take_stranger_answer(&self.pool, from).await? {
-            return inbound::finish(&self.pool, &report.key, Some("not linked; answered today"))
+        // Taken once: a retry of the answer does not count as today's second.
+        if !report.applied {
+            if !numbers::take_stranger_answer(&self.pool, from).await? {
+                return inbound::finish(
+                    &self.pool,
+                    &report.key,
+                    Some("not linked; answered today"),
+                )
                 .await;
+            }
+            inbound::mark_applied(&self.pool, &report.key).await?;
         }
         tracing::info!(from = %from.masked(), "a message from a number that is not linked");
-        self.send(from, &text_message(NOT_LINKED)).await;
-        inbound::finish(&self.pool, &report.key, Some("not linked")).await
+        self.answer(report, from, &text_message(NOT_LINKED), Some("not linked"))
+            .await
     }
 
     /// Sends `message` once the recipient's slot is free, then finishes.
@@ -102,8 +110,7 @@ impl InboundWorker {
         if !self.slot(report, to).await? {
             return Ok(());
         }
-        self.send(to, &message).await;
-        inbound::finish(&self.pool, &report.key, None).await
+        self.answer(report, to, &message, None).await
     }
 
     /// task-service cannot be asked now: again later, a bounded number of times.
@@ -170,8 +177,13 @@ impl InboundWorker {
                     &format!("Sorry, that task could not be added ({why})."),
                     MAX_BODY,
                 );
-                self.send(from, &Message::Text { body }).await;
-                return inbound::finish(&self.pool, &report.key, Some("refused by task-service"))
+                return self
+                    .answer(
+                        report,
+                        from,
+                        &Message::Text { body },
+                        Some("refused by task-service"),
+                    )
                     .await;
             }
         };
@@ -181,8 +193,7 @@ impl InboundWorker {
             body: truncate(&understood(&task, &said, contact), MAX_BODY),
             undo_id: format!("undo:{}", task.id),
         };
-        self.send(from, &answer).await;
-        inbound::finish(&self.pool, &report.key, None).await
+        self.answer(report, from, &answer, None).await
     }
 
     /// `today`: the open tasks due today or overdue, as a list.
@@ -319,14 +330,9 @@ impl InboundWorker {
                 Err(why) => return self.retry_later(report, &why).await,
             }
         };
-        self.send(
-            from,
-            &Message::Text {
-                body: truncate(&answer, MAX_BODY),
-            },
-        )
-        .await;
-        inbound::finish(&self.pool, &report.key, None).await
+        let body = truncate(&answer, MAX_BODY);
+        self.answer(report, from, &Message::Text { body }, None)
+            .await
     }
 
     /// The task, if it exists and is the contact's own (another user's is

@@ -1,7 +1,8 @@
 //! Talking to TodoGenie, end to end: a message becomes one task (however
 //! often its webhook comes), the answer says what was understood and Undo
 //! deletes it; `today` lists exactly today's and overdue open tasks and a
-//! picked row's Done completes it; strangers get no task and one answer a day.
+//! picked row's Done completes it; strangers get no task and one answer a day;
+//! an answer WhatsApp did not take is sent again, and only the answer.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Europe::Berlin;
 use todogenie_common::auth::Role;
 use todogenie_proto::v1 as pb;
-use todogenie_standin::Sent;
+use todogenie_standin::{Fault, Sent};
 
 use crate::helpers::{poll, spawn_end_to_end, Pair, Tasks};
 
@@ -384,4 +385,45 @@ async fn a_number_makes_at_most_sixty_tasks_an_hour() {
     );
     let mut tasks = pair.tasks_client("alice").await;
     assert!(tasks_of(&mut tasks).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_refused_for_the_pair_rate_or_a_busy_provider_is_sent_again_and_only_answers() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    // WhatsApp refuses the first answer (a reminder to this number just
+    // went: the pair rate) and fails the second (busy); the third is taken.
+    pair.standin.inject(
+        DIGITS,
+        Fault::Error {
+            http: 400,
+            code: 131_056,
+        },
+    );
+    pair.standin.inject(DIGITS, Fault::ServerError(503));
+    assert_eq!(
+        pair.standin
+            .user_writes(DIGITS, "water the plants tomorrow")
+            .await,
+        200
+    );
+
+    let answer = wait_answers(&pair, DIGITS, "interactive", 1).await;
+    let text = body_text(&answer[0]);
+    assert!(text.contains("Added: water the plants"), "{text}");
+    assert_eq!(pair.standin.refused(131_056), 1);
+    assert_eq!(
+        pair.standin.requests_to(DIGITS),
+        3,
+        "two refused, then the one taken"
+    );
+    poll(WAIT, "the message finished", || async {
+        inbound_done(&pair).await == 1
+    })
+    .await;
+    // A retry only answers: one task, not one per try.
+    let mut tasks = pair.tasks_client("alice").await;
+    let made = tasks_of(&mut tasks).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(first_button_id(&answer[0]), format!("undo:{}", made[0].id));
 }
