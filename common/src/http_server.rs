@@ -2,8 +2,9 @@
 //! (and the notifier its public webhooks) on, with the bounds a public port
 //! needs: at most [`MAX_CONNECTIONS`] open at once (the next waits in the
 //! kernel's backlog), request headers within [`HEADER_TIMEOUT`] of the
-//! connection's opening or it is dropped (one that sends nothing too), and
-//! a graceful stop. Bodies are bounded where they are read (the webhooks'
+//! connection's opening or it is dropped (one that sends nothing too), a
+//! connection that sends nothing for [`IDLE_TIMEOUT`] closed (an HTTP/2 one
+//! between requests), and a graceful stop. Bodies are bounded where they are read (the webhooks'
 //! `read_body`).
 
 use std::sync::Arc;
@@ -17,12 +18,21 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// A client has this long to send its request headers (slowloris).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection whose client sent nothing for this long is closed. hyper
+/// keeps an HTTP/2 connection open for as long as the client likes
+/// (measured: still open after 5 s with every timeout at 0.3 s; an idle
+/// HTTP/1.1 one is closed by the header timeout), so 1,024 idle clients
+/// would fill the port. Far longer than any request of ours takes to
+/// answer (the webhooks read their bodies within 10 s and write within the
+/// pool's timeouts).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves `router` on `listener` until `shutdown`, then lets the requests
 /// in flight finish (the caller's deadline bounds that).
@@ -31,7 +41,7 @@ pub async fn serve(
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_with(listener, router, shutdown, HEADER_TIMEOUT).await
+    serve_with(listener, router, shutdown, HEADER_TIMEOUT, IDLE_TIMEOUT).await
 }
 
 async fn serve_with(
@@ -39,6 +49,7 @@ async fn serve_with(
     router: axum::Router,
     shutdown: CancellationToken,
     header_timeout: Duration,
+    idle_timeout: Duration,
 ) -> anyhow::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -79,8 +90,12 @@ async fn serve_with(
             };
             if let Some(Ok(stream)) = first {
                 let service = TowerToHyperService::new(router);
+                // A read that waits longer fails, and hyper closes the
+                // connection.
+                let mut stream = TimeoutStream::new(stream);
+                stream.set_read_timeout(Some(idle_timeout));
                 let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(Box::pin(stream)), service)
                     .into_owned();
                 let _ = watcher.watch(connection).await;
             }
@@ -136,7 +151,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve_with(listener, router, shutdown.clone(), TIMEOUT));
+        tokio::spawn(serve_with(
+            listener,
+            router,
+            shutdown.clone(),
+            TIMEOUT,
+            TIMEOUT,
+        ));
         (addr, shutdown)
     }
 
@@ -168,6 +189,28 @@ mod tests {
                 String::from_utf8_lossy(&answer)
             );
         }
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn connections_idle_after_a_request_or_the_preface_are_closed() {
+        let (addr, shutdown) = start().await;
+        // HTTP/1.1 keep-alive: one request answered, then nothing.
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // HTTP/2: the preface and SETTINGS, then nothing.
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(H2_PREFACE).await.unwrap();
+        stream
+            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        read_until_closed(&mut stream).await;
         shutdown.cancel();
     }
 
