@@ -62,20 +62,32 @@ impl InboundWorker {
         // the whole batch instead of five round trips each.
         let (statuses, others): (Vec<&Pending>, Vec<&Pending>) =
             claimed.iter().partition(|r| r.kind == ReportKind::Status);
-        self.apply_statuses(&statuses).await?;
-        // One report that fails (a lost connection mid-way) waits out its
-        // lease alone: the rest of the batch is still acted on now.
+        let statuses = self.apply_statuses(&statuses).await;
+        // One report that fails (a lost connection mid-way, the pool's
+        // acquire timeout under load) is tried again after a second per
+        // try so far, not after its 30 s lease, and the rest of the batch
+        // is still acted on now.
         let mut failed = None;
         for report in others {
             if let Err(e) = self.act(report).await {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     kind = report.kind.as_db(),
-                    "cannot act on a report; it is tried again after its lease"
+                    "cannot act on a report; it is tried again"
                 );
+                let delay = chrono::Duration::seconds(i64::from(report.attempts.clamp(1, 30)));
+                // If this fails too, the lease brings the report back.
+                let _ = inbound::retry_at(
+                    &self.pool,
+                    &report.key,
+                    Utc::now() + delay,
+                    "acting on it failed",
+                )
+                .await;
                 failed.get_or_insert(e);
             }
         }
+        statuses?;
         match failed {
             Some(e) => Err(e),
             None => Ok(claimed.len()),

@@ -2,7 +2,8 @@
 //! often its webhook comes), the answer says what was understood and Undo
 //! deletes it; `today` lists exactly today's and overdue open tasks and a
 //! picked row's Done completes it; strangers get no task and one answer a day;
-//! an answer WhatsApp did not take is sent again, and only the answer.
+//! an answer WhatsApp did not take is sent again, and only the answer; a
+//! message whose action failed is tried again soon, holding back no other.
 
 use std::time::Duration;
 
@@ -426,4 +427,59 @@ async fn an_answer_refused_for_the_pair_rate_or_a_busy_provider_is_sent_again_an
     let made = tasks_of(&mut tasks).await;
     assert_eq!(made.len(), 1, "{made:?}");
     assert_eq!(first_button_id(&answer[0]), format!("undo:{}", made[0].id));
+}
+
+#[tokio::test]
+async fn a_message_whose_action_fails_is_tried_again_soon_and_holds_back_no_other() {
+    let pair = spawn_end_to_end().await;
+    pair.contact("alice", PHONE).await;
+    // The database refuses to record one message's task as made (as a
+    // dropped connection would, after task-service made it).
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER refuse BEFORE UPDATE ON inbound FOR EACH ROW \
+         WHEN (NEW.applied AND NOT OLD.applied AND OLD.detail LIKE 'refused%') \
+         EXECUTE FUNCTION refuse();",
+    )
+    .execute(&pair.pool)
+    .await
+    .unwrap();
+    for text in ["refused one tomorrow", "buy milk tomorrow"] {
+        assert_eq!(pair.standin.user_writes(DIGITS, text).await, 200);
+    }
+    // The other message is answered meanwhile (its 6-second slot after
+    // the failed one's try is all it waits for).
+    let answered = wait_answers(&pair, DIGITS, "interactive", 1).await;
+    assert!(
+        body_text(&answered[0]).contains("Added: buy milk"),
+        "{}",
+        body_text(&answered[0])
+    );
+    let tried: i32 =
+        sqlx::query_scalar("SELECT attempts FROM inbound WHERE detail LIKE 'refused%'")
+            .fetch_one(&pair.pool)
+            .await
+            .unwrap();
+    assert!(tried >= 1);
+
+    // Once the database takes it, it is finished well within its 30 s lease.
+    sqlx::raw_sql("DROP TRIGGER refuse ON inbound")
+        .execute(&pair.pool)
+        .await
+        .unwrap();
+    poll(
+        Duration::from_secs(20),
+        "the refused message answered",
+        || async {
+            answers(&pair, DIGITS, "interactive")
+                .iter()
+                .any(|a| body_text(a).contains("Added: refused one"))
+        },
+    )
+    .await;
+    // Made once, however often it was tried.
+    let mut tasks = pair.tasks_client("alice").await;
+    let made = tasks_of(&mut tasks).await;
+    assert_eq!(made.len(), 2, "{made:?}");
 }
