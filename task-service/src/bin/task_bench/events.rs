@@ -4,7 +4,9 @@
 //!     to its `task.due` message reaching a consumer (an upper bound of the
 //!     lag to publish-confirmed);
 //! (b) a burst (100,000 reminders due in the same second): time until the
-//!     last one is delivered;
+//!     last one is delivered, against (b') a bare lapin publisher sending
+//!     the same number of `task.due` messages the same way to the same
+//!     queues, until the consumer has the last;
 //! (c) the relay draining N outbox rows against a bare lapin publisher with
 //!     confirms (same broker, exchange, payloads, connections and batches).
 
@@ -78,22 +80,66 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
         .map(|(_, at)| *at)
         .max()
         .unwrap_or(due);
+    let burst_seconds = (last - due).num_milliseconds() as f64 / 1000.0;
     println!(
         "burst {} due at once        all delivered {:.2} s after their fire time",
+        args.burst, burst_seconds
+    );
+
+    // (b') The same burst from a bare publisher: the same `task.due`
+    // messages through the same exchange to the same two queues (the sink
+    // and this consumer's), timed until the consumer has them all.
+    sink.purge().await?;
+    deliveries.lock().expect("not poisoned").clear();
+    let due_payload = sample_payload(pool, true).await?;
+    let started = Utc::now();
+    bare_publish(
+        &args.amqp_url,
+        &args.exchange,
+        "task.due",
         args.burst,
-        (last - due).num_milliseconds() as f64 / 1000.0
+        &due_payload,
+    )
+    .await?;
+    collect(
+        &deliveries,
+        args.burst,
+        started + chrono::Duration::seconds(120),
+    )
+    .await?;
+    let last = deliveries
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap_or(started);
+    let bare_seconds = (last - started).num_milliseconds() as f64 / 1000.0;
+    println!(
+        "bare burst {} task.due      all delivered {:.2} s after the first publish   burst/bare = {:.2}",
+        args.burst,
+        bare_seconds,
+        burst_seconds / bare_seconds
     );
 
     // (c)
     // Each starts from an empty queue: a queue already holding the other's
     // messages slows the broker (measured: bare 21,848/s after the relay's
     // 400,000 against 25,293/s into an empty queue).
-    let payload = sample_payload(pool).await?;
+    let payload = sample_payload(pool, false).await?;
     sink.purge().await?;
     let relay_rate = relay_throughput(pool, args.relay_events, &payload).await?;
     sink.purge().await?;
-    let bare_rate =
-        bare_throughput(&args.amqp_url, &args.exchange, args.relay_events, &payload).await?;
+    let bare_rate = args.relay_events as f64
+        / bare_publish(
+            &args.amqp_url,
+            &args.exchange,
+            "task.bench",
+            args.relay_events,
+            &payload,
+        )
+        .await?
+        .as_secs_f64();
     println!(
         "outbox relay {:>9.0} events/s   bare lapin publisher {:>9.0}/s   relay/bare = {:.2}   ({} events of {} bytes)",
         relay_rate,
@@ -101,6 +147,12 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
         relay_rate / bare_rate,
         args.relay_events,
         payload.len()
+    );
+    println!(
+        "burst against (c)'s bare rate: {:.2} s for {} = {:.2} x",
+        args.burst as f64 / bare_rate,
+        args.burst,
+        burst_seconds / (args.burst as f64 / bare_rate)
     );
     Ok(())
 }
@@ -293,20 +345,26 @@ async fn collect(
     Ok(lags)
 }
 
-/// A real event's payload, for (c).
-async fn sample_payload(pool: &PgPool) -> anyhow::Result<Vec<u8>> {
+/// A real event's payload: a `task.due` (for the bare burst, its reminder
+/// time now) or a `task.updated` (for (c)).
+async fn sample_payload(pool: &PgPool, due: bool) -> anyhow::Result<Vec<u8>> {
     let task = sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM tasks LIMIT 1")
         .fetch_one(pool)
         .await?;
     let task = task_service::store::tasks::get(pool, task)
         .await?
         .context("a seeded task")?;
-    let event = task_service::events::TaskEvent::new(
-        task_service::events::EventKind::Updated,
-        &task,
-        Utc::now(),
-        task_service::events::TraceParent::new_trace(),
-    );
+    let now = Utc::now();
+    let event = if due {
+        task_service::events::TaskEvent::due(&task, now, now)
+    } else {
+        task_service::events::TaskEvent::new(
+            task_service::events::EventKind::Updated,
+            &task,
+            now,
+            task_service::events::TraceParent::new_trace(),
+        )
+    };
     Ok(event.to_outbox().payload)
 }
 
@@ -334,8 +392,14 @@ async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Resu
 /// The same messages (payload, properties, traceparent header) published as
 /// the relay publishes them, without the database: as many connections as
 /// relay loops, each with a confirm-mode channel and a batch in flight at a
-/// time, awaiting the batch's confirms.
-async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> anyhow::Result<f64> {
+/// time, awaiting the batch's confirms. How long all `n` took.
+async fn bare_publish(
+    url: &str,
+    exchange: &str,
+    routing_key: &'static str,
+    n: u64,
+    payload: &[u8],
+) -> anyhow::Result<Duration> {
     let workers = task_service::startup::RELAY_WORKERS as u64;
     let mut channels = Vec::new();
     for _ in 0..workers {
@@ -377,7 +441,7 @@ async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> a
                         channel
                             .basic_publish(
                                 exchange.as_str().into(),
-                                "task.bench".into(),
+                                routing_key.into(),
                                 options,
                                 &payload,
                                 properties,
@@ -397,5 +461,5 @@ async fn bare_throughput(url: &str, exchange: &str, n: u64, payload: &[u8]) -> a
     for publisher in publishers {
         publisher.await??;
     }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    Ok(started.elapsed())
 }
