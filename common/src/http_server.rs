@@ -161,6 +161,18 @@ mod tests {
         (addr, shutdown)
     }
 
+    /// A connection that opened HTTP/2 with prior knowledge: the preface
+    /// and an empty SETTINGS frame.
+    async fn h2_connect(addr: SocketAddr) -> TcpStream {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(H2_PREFACE).await.unwrap();
+        stream
+            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        stream
+    }
+
     /// Everything the server sends until it closes (or `KEPT` passes).
     async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
         let mut answer = Vec::new();
@@ -204,12 +216,7 @@ mod tests {
         let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         // HTTP/2: the preface and SETTINGS, then nothing.
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(H2_PREFACE).await.unwrap();
-        stream
-            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
-            .await
-            .unwrap();
+        let mut stream = h2_connect(addr).await;
         read_until_closed(&mut stream).await;
         shutdown.cancel();
     }
@@ -231,12 +238,7 @@ mod tests {
 
         // HTTP/2 with prior knowledge: the preface and an empty SETTINGS
         // frame get the server's own SETTINGS frame back.
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(H2_PREFACE).await.unwrap();
-        stream
-            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
-            .await
-            .unwrap();
+        let mut stream = h2_connect(addr).await;
         let mut frame = [0u8; 9];
         tokio::time::timeout(KEPT, stream.read_exact(&mut frame))
             .await

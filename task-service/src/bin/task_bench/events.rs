@@ -67,20 +67,7 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
     sink.purge().await?;
     deliveries.lock().expect("not poisoned").clear();
     let due = seed_reminders(pool, args.burst, 0).await?;
-    collect(
-        &deliveries,
-        args.burst,
-        due + chrono::Duration::seconds(120),
-    )
-    .await?;
-    let last = deliveries
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .map(|(_, at)| *at)
-        .max()
-        .unwrap_or(due);
-    let burst_seconds = (last - due).num_milliseconds() as f64 / 1000.0;
+    let burst_seconds = all_delivered(&deliveries, args.burst, due).await?;
     println!(
         "burst {} due at once        all delivered {:.2} s after their fire time",
         args.burst, burst_seconds
@@ -101,20 +88,7 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
         &due_payload,
     )
     .await?;
-    collect(
-        &deliveries,
-        args.burst,
-        started + chrono::Duration::seconds(120),
-    )
-    .await?;
-    let last = deliveries
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .map(|(_, at)| *at)
-        .max()
-        .unwrap_or(started);
-    let bare_seconds = (last - started).num_milliseconds() as f64 / 1000.0;
+    let bare_seconds = all_delivered(&deliveries, args.burst, started).await?;
     println!(
         "bare burst {} task.due      all delivered {:.2} s after the first publish   burst/bare = {:.2}",
         args.burst,
@@ -319,6 +293,24 @@ async fn seed_reminders(pool: &PgPool, n: u64, rate: u64) -> anyhow::Result<Date
         "seeding took longer than 15 s; lower the rate or count"
     );
     Ok(start)
+}
+
+/// Waits for `n` deliveries (two minutes at most); seconds from `since` to
+/// the last of them.
+async fn all_delivered(
+    deliveries: &Deliveries,
+    n: u64,
+    since: DateTime<Utc>,
+) -> anyhow::Result<f64> {
+    collect(deliveries, n, since + chrono::Duration::seconds(120)).await?;
+    let last = deliveries
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap_or(since);
+    Ok((last - since).num_milliseconds() as f64 / 1000.0)
 }
 
 /// Waits for `n` deliveries; returns their lags in seconds, sorted.
