@@ -45,11 +45,7 @@ impl EventTap {
             .await
             .unwrap();
         channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
+            .queue_declare(queue.as_str().into(), durable(), FieldTable::default())
             .await
             .unwrap();
         channel
@@ -120,6 +116,17 @@ fn summary(all: &[Received]) -> Vec<String> {
         .collect()
 }
 
+/// Durable: a broker restarted by a test keeps the queue and its binding,
+/// so what the relay publishes before the tap has reconnected still reaches
+/// it (a non-durable queue went with the restart, and an event published
+/// in that gap never came: seen in CI on 2026-12-02).
+fn durable() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    }
+}
+
 async fn connect() -> Connection {
     Connection::connect(AMQP_URL, ConnectionProperties::default())
         .await
@@ -136,13 +143,10 @@ async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Ve
         let Ok(channel) = connection.create_channel().await else {
             continue;
         };
-        // A broker restart forgets non-durable queues: declare and bind again.
+        // Declared and bound again on every connection: idempotent, and
+        // whatever the broker went through meanwhile.
         let declared = channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
+            .queue_declare(queue.as_str().into(), durable(), FieldTable::default())
             .await
             .is_ok()
             && channel
