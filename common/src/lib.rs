@@ -8,7 +8,8 @@
 //! - `amqp`: connections and the event topology; `backoff`: retry delays.
 //! - `db`: creating, connecting and migrating a service's database.
 //! - `serve`: gRPC with health and reflection, HTTP, and a bounded shutdown;
-//!   `http_server`: the HTTP listener's connection limit and header timeout.
+//!   `http_server`: the HTTP listener's connection limit and timeouts;
+//!   `grpc_incoming`: the gRPC listener's connection limit.
 //! - `settings`, `cli`: shared settings and one-line start-up errors.
 //! - `metrics`, `telemetry`: Prometheus and `tracing` set-up.
 //! - `process`: `main`, the runtime and the signals that stop it.
@@ -22,6 +23,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod group_commit;
+pub mod grpc_incoming;
 pub mod http_server;
 pub mod metrics;
 pub mod page_token;

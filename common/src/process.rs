@@ -31,6 +31,7 @@ where
         let _entered = runtime.enter();
         crate::telemetry::init(&common.log_filter, &common.log_format, program)
     };
+    raise_open_files();
     let shutdown = CancellationToken::new();
     let result = runtime.block_on(async {
         tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -48,6 +49,27 @@ where
             eprintln!("{program}: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Open files (sockets too) the connection limits allow, with room for the
+/// database pools, the broker and the logs.
+const OPEN_FILES_NEEDED: u64 =
+    (crate::grpc_incoming::MAX_GRPC_CONNECTIONS + crate::http_server::MAX_CONNECTIONS) as u64 + 256;
+
+/// Raises the open-file limit to what the system allows (a service started
+/// by systemd gets 1,024 of 524,288 by default: fewer than the two ports'
+/// connection limits, so clients could have taken the descriptors the
+/// database pool needs); warns when even that is fewer than the limits.
+fn raise_open_files() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < OPEN_FILES_NEEDED => tracing::warn!(
+            limit,
+            needed = OPEN_FILES_NEEDED,
+            "the open-file limit is below what the connection limits allow; raise it (ulimit -n)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
 }
 
@@ -81,4 +103,19 @@ pub async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_one() {
+        let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        // Lowered first, as systemd would start us.
+        rlimit::Resource::NOFILE.set(256.min(hard), hard).unwrap();
+        raise_open_files();
+        let (soft, _) = rlimit::Resource::NOFILE.get().unwrap();
+        assert_eq!(soft, hard);
+    }
 }

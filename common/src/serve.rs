@@ -172,7 +172,10 @@ pub async fn run(
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY a response that spans segments waits for
             // the client's delayed ACK: 40 ms added to every ListTasks.
-            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+            crate::grpc_incoming::limited(
+                TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+                crate::grpc_incoming::MAX_GRPC_CONNECTIONS,
+            ),
             shutdown.clone().cancelled_owned(),
         );
     let http = crate::http_server::serve(listeners.http, service.http, shutdown.clone());
