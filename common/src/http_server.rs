@@ -4,8 +4,8 @@
 //! kernel's backlog), request headers within [`HEADER_TIMEOUT`] of the
 //! connection's opening or it is dropped (one that sends nothing too), a
 //! connection that sends nothing for [`IDLE_TIMEOUT`] closed (an HTTP/2 one
-//! between requests), and a graceful stop. Bodies are bounded where they are read (the webhooks'
-//! `read_body`).
+//! between requests), and a graceful stop. Bodies are bounded where they
+//! are read (the webhooks' `read_body`).
 
 use std::sync::Arc;
 use std::time::Duration;

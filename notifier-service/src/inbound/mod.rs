@@ -225,9 +225,11 @@ impl InboundWorker {
     /// with `note`. A refusal that passes (the recipient's pair rate: our
     /// slot counts from when a reminder was claimed, WhatsApp's from when it
     /// took it; a provider busy or unreachable) sends the answer again
-    /// later, up to `ACTION_TRIES` (the action itself is recorded already:
-    /// a retry only answers). Any other failure is logged and the report
-    /// finished: the person can write again, and nothing is lost.
+    /// later, up to `ACTION_TRIES`. A retry never takes an action twice: a
+    /// press, an Undo, a STOP or a stranger's answer is recorded as applied
+    /// first, a task made comes back for its request id, and the rest only
+    /// read. Any other failure is logged and the report finished: the
+    /// person can write again, and nothing is lost.
     async fn answer(
         &self,
         report: &Pending,
