@@ -75,12 +75,11 @@ impl InboundWorker {
                     kind = report.kind.as_db(),
                     "cannot act on a report; it is tried again"
                 );
-                let delay = chrono::Duration::seconds(i64::from(report.attempts.clamp(1, 30)));
                 // If this fails too, the lease brings the report back.
                 let _ = inbound::retry_at(
                     &self.pool,
                     &report.key,
-                    Utc::now() + delay,
+                    from_now(try_again_after(report)),
                     "acting on it failed",
                 )
                 .await;
@@ -246,15 +245,15 @@ impl InboundWorker {
         };
         let wait = match e.class {
             ErrorClass::PairRateLimited => Some(RECIPIENT_GAP),
-            ErrorClass::Retryable { retry_after } => Some(retry_after.unwrap_or(
-                Duration::from_secs(u64::from(report.attempts.clamp(1, 30).unsigned_abs())),
-            )),
+            ErrorClass::Retryable { retry_after } => {
+                Some(retry_after.unwrap_or_else(|| try_again_after(report)))
+            }
             _ => None,
         };
         match wait {
             Some(wait) if report.attempts < ACTION_TRIES => {
                 tracing::info!(error = %e, kind = message.kind(), "an answer is sent again later");
-                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                let at = from_now(wait);
                 inbound::retry_at(&self.pool, &report.key, at, "the answer was not taken yet").await
             }
             _ => {
@@ -263,4 +262,15 @@ impl InboundWorker {
             }
         }
     }
+}
+
+/// A report that can be tried again waits a second per try so far, at most
+/// 30 s (its `attempts` counts claims, so it is at least 1).
+pub(super) fn try_again_after(report: &Pending) -> Duration {
+    Duration::from_secs(u64::from(report.attempts.clamp(1, 30).unsigned_abs()))
+}
+
+/// `wait` from now.
+pub(super) fn from_now(wait: Duration) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default()
 }

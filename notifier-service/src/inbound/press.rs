@@ -3,9 +3,7 @@
 //! task-service only if the task is the pressing number's user's, then
 //! acknowledged with a reaction (✅, ⏰).
 
-use chrono::Utc;
-
-use super::{InboundWorker, ACTION_TRIES, SNOOZE};
+use super::{from_now, try_again_after, InboundWorker, ACTION_TRIES, SNOOZE};
 use crate::domain::ReportKind;
 use crate::providers::Message;
 use crate::store::inbound::{self, Pending};
@@ -123,8 +121,8 @@ impl InboundWorker {
             // Completing twice changes nothing; snoozing twice would add a
             // second reminder, a smaller harm than losing the press.
             Some(why) if report.attempts < ACTION_TRIES => {
-                let delay = chrono::Duration::seconds(i64::from(report.attempts.min(30)));
-                inbound::retry_at(&self.pool, &report.key, Utc::now() + delay, &why).await?;
+                let at = from_now(try_again_after(report));
+                inbound::retry_at(&self.pool, &report.key, at, &why).await?;
                 Ok(false)
             }
             Some(why) => {

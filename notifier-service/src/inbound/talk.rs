@@ -124,8 +124,8 @@ impl InboundWorker {
             )
             .await;
         }
-        let delay = Duration::seconds(i64::from(report.attempts.min(30)));
-        inbound::retry_at(&self.pool, &report.key, Utc::now() + delay, why).await
+        let at = super::from_now(super::try_again_after(report));
+        inbound::retry_at(&self.pool, &report.key, at, why).await
     }
 
     /// Anything else: a new task, and an answer saying what was understood
