@@ -18,7 +18,10 @@ for crate in task-service notifier-service; do
   db="tg_sqlx_${crate//-/_}_$$"
   psql "$base/postgres" -qAtc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   for migration in "$crate"/migrations/*.sql; do
-    psql "$base/$db" -q -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
+    # One transaction per migration, as sqlx runs them, unless it says not.
+    single=--single-transaction
+    grep -q '^-- no-transaction' "$migration" && single=
+    psql "$base/$db" -q $single -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
   done
   out="$crate/.sqlx"
   if $check; then out=$(mktemp -d); fi

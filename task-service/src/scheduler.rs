@@ -88,7 +88,12 @@ impl Scheduler {
     #[tracing::instrument(name = "sql transaction", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation = "continue_series"))]
     async fn continue_series(&self) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let tasks = store::schedule::lock_passed_recurring(&mut tx, self.batch).await?;
+        let mut tasks = store::schedule::lock_passed_recurring(&mut tx, self.batch).await?;
+        // Owner order: each next occurrence adds to its owner's task count
+        // (a row the insert locks until commit), and a CreateTask batch
+        // takes those rows in owner order too, so neither waits on the
+        // other crosswise.
+        tasks.sort_by(|a, b| a.owner.as_str().cmp(b.owner.as_str()));
         let count = tasks.len();
         if count == 0 {
             return Ok(0);

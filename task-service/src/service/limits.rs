@@ -20,8 +20,10 @@ use crate::error::{Error, Result};
 use crate::store;
 
 /// How long a replica trusts its count of an owner's tasks: other replicas'
-/// creates within this window can pass the quota (README).
-const COUNT_TTL: Duration = Duration::from_secs(10);
+/// creates within this window can pass the quota (README). Reading the
+/// count is one index lookup (`store::tasks::count_open`), so a second is
+/// cheap: at most one read per creating owner per second.
+const COUNT_TTL: Duration = Duration::from_secs(1);
 /// Every this many rate checks, idle callers' buckets are dropped.
 const PRUNE_EVERY: u64 = 4096;
 /// Owners whose task count is kept; past this, stale counts are dropped.
@@ -111,9 +113,7 @@ impl Limits {
                 .is_some_and(|c| c.read_at.elapsed() < COUNT_TTL)
         };
         if !fresh {
-            // Counting stops one past the limit: a full owner costs a bounded scan.
-            let open =
-                store::tasks::count_open(pool, owner.as_str(), max.saturating_add(1)).await?;
+            let open = store::tasks::count_open(pool, owner.as_str()).await?;
             let mut counts = self.inner.counts.lock().expect("not poisoned");
             if counts.len() >= MAX_COUNTED_OWNERS {
                 counts.retain(|_, c| c.read_at.elapsed() < COUNT_TTL);

@@ -253,3 +253,121 @@ async fn a_task_holds_at_most_ten_pending_snoozes() {
         .unwrap();
     assert_eq!(pending, 10);
 }
+
+/// Open tasks per owner: the count the quota reads (kept by the database's
+/// triggers) and a count of the rows themselves.
+async fn kept_and_real(pool: &sqlx::PgPool, owner: &str) -> (i64, i64) {
+    let kept: Option<i64> =
+        sqlx::query_scalar("SELECT open FROM owner_task_counts WHERE owner = $1")
+            .bind(owner)
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+    let real: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tasks WHERE owner = $1 AND state <> 'archived'")
+            .bind(owner)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    (kept.unwrap_or(0), real)
+}
+
+#[tokio::test]
+async fn the_quota_count_follows_every_change_to_an_owners_tasks() {
+    let app = spawn_app_with(limits()).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+
+    // Together, so that group commit writes both owners' tasks in batches.
+    let calls = (0..24).map(|i| {
+        let mut client = if i % 3 == 0 {
+            bob.clone()
+        } else {
+            alice.clone()
+        };
+        tokio::spawn(async move { client.create_task(create(titled(&format!("t{i}")))).await })
+    });
+    let mut alices = Vec::new();
+    for (i, answer) in futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let task = answer.expect("no panic").expect("created").into_inner();
+        if i % 3 != 0 {
+            alices.push(task.id);
+        }
+    }
+    assert_eq!(kept_and_real(&app.pool, "alice").await, (16, 16));
+    assert_eq!(kept_and_real(&app.pool, "bob").await, (8, 8));
+
+    let mut alice = alice;
+    let archive = |id: &str| pb::UpdateTaskRequest {
+        task: Some(pb::Task {
+            id: id.into(),
+            state: pb::TaskState::Archived.into(),
+            ..pb::Task::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["state".into()],
+        }),
+    };
+    // Completed still counts; archived (from completed) does not.
+    for id in &alices[..3] {
+        alice
+            .complete_task(pb::CompleteTaskRequest { id: id.clone() })
+            .await
+            .unwrap();
+        alice.update_task(archive(id)).await.unwrap();
+    }
+    // A title change leaves the count alone.
+    let mut retitled = titled("renamed");
+    retitled.id = alices[4].clone();
+    alice
+        .update_task(pb::UpdateTaskRequest {
+            task: Some(retitled),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["title".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept_and_real(&app.pool, "alice").await, (13, 13));
+
+    // Deleting an archived task changes nothing; deleting an open one does.
+    for id in [&alices[1], &alices[5]] {
+        alice
+            .delete_task(pb::DeleteTaskRequest { id: id.clone() })
+            .await
+            .unwrap();
+    }
+    assert_eq!(kept_and_real(&app.pool, "alice").await, (12, 12));
+
+    // A recurring task's next occurrence counts, as does a task an admin
+    // makes for her.
+    let recurring = alice
+        .create_task(create(pb::Task {
+            due_time: Some(crate::helpers::timestamp(
+                chrono::Utc::now() + chrono::Duration::days(1),
+            )),
+            recurrence: "daily".into(),
+            ..titled("Stretch")
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    alice
+        .complete_task(pb::CompleteTaskRequest { id: recurring.id })
+        .await
+        .unwrap();
+    app.client("ops", Role::Admin)
+        .await
+        .create_task(create(pb::Task {
+            owner: "alice".into(),
+            ..titled("from ops")
+        }))
+        .await
+        .unwrap();
+    assert_eq!(kept_and_real(&app.pool, "alice").await, (15, 15));
+    assert_eq!(kept_and_real(&app.pool, "bob").await, (8, 8));
+}
