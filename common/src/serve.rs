@@ -175,6 +175,7 @@ pub async fn run(
             crate::grpc_incoming::limited(
                 TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
                 crate::grpc_incoming::MAX_GRPC_CONNECTIONS,
+                crate::grpc_incoming::FIRST_BYTES_WITHIN,
             ),
             shutdown.clone().cancelled_owned(),
         );
