@@ -1,6 +1,6 @@
 //! Which words of a message are its due date: a small grammar over the
 //! message's words ("on 12 March at 14:30", "friday 6 pm", "in 2 hours",
-//! "tomorrow evening"), giving a [`Spec`] whose pieces are left in the form
+//! "tomorrow evening", "next week", "this weekend"), giving a [`Spec`] whose pieces are left in the form
 //! `interim` reads. Month names count only next to a day number, and a bare
 //! number is never a time, so "May the force" and "The 5th Wave" stay words.
 
@@ -30,6 +30,15 @@ pub(super) enum Day {
     /// `next`: not today, even if that is the day.
     Weekday {
         day: Weekday,
+        next: bool,
+    },
+    /// "next week": that week's Monday.
+    NextWeek,
+    /// "next month": its first day.
+    NextMonth,
+    /// "this weekend", "the weekend": the first Saturday or Sunday still
+    /// ahead; "next weekend": next week's Saturday.
+    Weekend {
         next: bool,
     },
     /// Text for interim: `12 march`, `12 march 2027`, `2026-12-24`, `12/03`.
@@ -320,15 +329,19 @@ fn day_at(w: &[Option<String>], j: usize) -> Option<(usize, Day)> {
         "tomorrow" | "tmrw" | "tmr" => return Some((1, Day::Tomorrow)),
         "tonight" => return Some((1, Day::Tonight)),
         "next" | "this" => {
-            let day = weekday(word(j + 1))?;
-            return Some((
-                2,
-                Day::Weekday {
-                    day,
-                    next: word(j) == "next",
+            let next = word(j) == "next";
+            let day = match (word(j + 1), next) {
+                ("week", true) => Day::NextWeek,
+                ("month", true) => Day::NextMonth,
+                ("weekend", _) => Day::Weekend { next },
+                (other, _) => Day::Weekday {
+                    day: weekday(other)?,
+                    next,
                 },
-            ));
+            };
+            return Some((2, day));
         }
+        "the" if word(j + 1) == "weekend" => return Some((2, Day::Weekend { next: false })),
         _ => {}
     }
     if let Some(day) = weekday(word(j)) {

@@ -3,12 +3,13 @@
 //! and 24-hour clocks, `12/03` by dialect), always asked on a UTC clock that
 //! shows the person's wall time, so no daylight-saving gap can fail it; our
 //! rules on top (a past time means the next one, a weekday said on that day
-//! is today if the time is still ahead, "next" skips today), and the zone
+//! is today if the time is still ahead, "next" skips today, weeks start on
+//! Monday), and the zone
 //! applied once, at the end.
 
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
-    Weekday,
+    DateTime, Datelike, Duration, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime,
+    TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use interim::Dialect;
@@ -102,6 +103,23 @@ pub(super) fn resolve(
         Day::Weekday { day, next } => {
             Some(on_weekday(*day, *next, time.unwrap_or(DEFAULT_TIME), now))
         }
+        Day::NextWeek => at(next_monday(today), time.unwrap_or(DEFAULT_TIME)),
+        Day::NextMonth => {
+            let first = today.with_day(1)?;
+            at(
+                first.checked_add_months(Months::new(1))?,
+                time.unwrap_or(DEFAULT_TIME),
+            )
+        }
+        Day::Weekend { next: false } => {
+            let t = time.unwrap_or(DEFAULT_TIME);
+            let saturday = on_weekday(Weekday::Sat, false, t, now);
+            Some(saturday.min(on_weekday(Weekday::Sun, false, t, now)))
+        }
+        Day::Weekend { next: true } => at(
+            next_monday(today) + Duration::days(5),
+            time.unwrap_or(DEFAULT_TIME),
+        ),
         Day::Calendar { text, year } => {
             let date = ask(text)?.date_naive();
             let t = time.unwrap_or(DEFAULT_TIME);
@@ -151,6 +169,11 @@ fn on_weekday(day: Weekday, next: bool, time: NaiveTime, now: DateTime<Tz>) -> D
             _ => date += Duration::days(7),
         }
     }
+}
+
+/// The Monday of the week after `today`'s (weeks start on Monday).
+fn next_monday(today: NaiveDate) -> NaiveDate {
+    today + Duration::days(7 - i64::from(today.weekday().num_days_from_monday()))
 }
 
 fn next_full_hour(now: DateTime<Utc>) -> DateTime<Utc> {
