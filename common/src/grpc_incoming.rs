@@ -2,43 +2,28 @@
 //! open at once; the next waits in the kernel's backlog until one closes.
 //! Without a bound, clients could take every file descriptor the process
 //! may open, and its database pool and HTTP port (the webhooks) with them.
-//! A connection that sends nothing within [`FIRST_BYTES_WITHIN`] of being
-//! taken is closed, so silent sockets cannot hold those places for ever.
+//! A connection whose client has not sent its first bytes within
+//! [`FIRST_BYTES_WITHIN`] of being taken is closed (see `accepted`), so
+//! silent sockets cannot hold those places for ever.
 
-use std::future::Future as _;
-use std::io::IoSlice;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
-use tonic::transport::server::Connected;
+use tokio::sync::Semaphore;
+
+use crate::accepted::Accepted;
 
 /// gRPC connections served at once. Each client keeps one and multiplexes
 /// its calls on it (512 streams each), so this is clients, not calls.
 pub const MAX_GRPC_CONNECTIONS: usize = 4096;
 
 /// A new connection's client has this long to send its first bytes (the
-/// HTTP/2 preface, or a gRPC-Web request line). hyper waits for them with
-/// no deadline of its own while it tells HTTP/1 from HTTP/2: measured, a
-/// connection to the gRPC port that sent nothing was still open after 60 s,
-/// so 4,096 silent sockets would have shut every client out. Only the first
-/// bytes have a deadline: afterwards HTTP/2's keep-alive pings (30 s, 10 s
-/// to answer) close a dead peer, hyper's header timeout a slow HTTP/1 one,
-/// and a client may wait on WatchTasks for as long as it likes.
+/// HTTP/2 preface, or a gRPC-Web request line). Only the first bytes have
+/// a deadline: afterwards HTTP/2's keep-alive pings (30 s, 10 s to answer)
+/// close a dead peer, hyper's header timeout a slow HTTP/1 one, and a
+/// client may wait on WatchTasks for as long as it likes.
 pub const FIRST_BYTES_WITHIN: Duration = Duration::from_secs(10);
-
-/// An accepted connection that holds its place until it is dropped.
-pub struct Counted<S> {
-    stream: S,
-    _place: OwnedSemaphorePermit,
-    /// Until the first byte arrives: when the client must have sent it.
-    first_bytes: Option<Pin<Box<Sleep>>>,
-}
 
 /// Takes a connection from `incoming` only while fewer than `max` taken
 /// ones are open; each must send its first bytes within `first_bytes_within`.
@@ -46,7 +31,7 @@ pub fn limited<I, S, E>(
     incoming: I,
     max: usize,
     first_bytes_within: Duration,
-) -> impl Stream<Item = Result<Counted<S>, E>>
+) -> impl Stream<Item = Result<Accepted<S>, E>>
 where
     I: Stream<Item = Result<S, E>> + Unpin,
 {
@@ -55,77 +40,9 @@ where
         // The semaphore is never closed: `ok()?` only ends the stream if it were.
         let place = room.clone().acquire_owned().await.ok()?;
         let next = incoming.next().await?;
-        let counted = next.map(|stream| Counted {
-            stream,
-            _place: place,
-            first_bytes: Some(Box::pin(tokio::time::sleep(first_bytes_within))),
-        });
-        Some((counted, (incoming, room)))
+        let accepted = next.map(|stream| Accepted::new(stream, place, first_bytes_within));
+        Some((accepted, (incoming, room)))
     })
-}
-
-impl<S: Connected> Connected for Counted<S> {
-    type ConnectInfo = S::ConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        let before = buf.filled().len();
-        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if let Some(deadline) = this.first_bytes.as_mut() {
-            match read {
-                Poll::Ready(Ok(())) if buf.filled().len() > before => this.first_bytes = None,
-                // hyper then drops the connection, and with it the place.
-                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
-                    return Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the client sent nothing within the first-bytes deadline",
-                    )));
-                }
-                _ => {}
-            }
-        }
-        read
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]
@@ -188,10 +105,11 @@ mod tests {
             .unwrap()
             .unwrap();
 
-        // A client that spoke in time may then be quiet past the deadline.
-        talking.write_all(b"P").await.unwrap();
+        // A client that told the version in time (`G`: HTTP/1) may then be
+        // quiet past the deadline (the unit tests in `accepted` have the rest).
+        talking.write_all(b"G").await.unwrap();
         taken.read_exact(&mut byte).await.unwrap();
-        assert_eq!(&byte, b"P");
+        assert_eq!(&byte, b"G");
         let quiet = tokio::time::timeout(within * 3, taken.read(&mut byte)).await;
         assert!(
             quiet.is_err(),

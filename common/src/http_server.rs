@@ -15,11 +15,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
+
+use crate::accepted::Accepted;
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -77,68 +78,33 @@ async fn serve_with(
             },
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let stopping = shutdown.clone();
-        tokio::spawn(async move {
-            // A client that is too slow or goes away ends its own connection;
-            // one still silent when the server stops is simply dropped.
-            let first = tokio::select! {
-                () = stopping.cancelled() => None,
-                first = tokio::time::timeout(header_timeout, first_bytes(stream)) => first.ok(),
-            };
-            if let Some(Ok(stream)) = first {
-                let service = TowerToHyperService::new(router);
-                // A read that waits longer fails, and hyper closes the
-                // connection.
-                let mut stream = TimeoutStream::new(stream);
-                stream.set_read_timeout(Some(idle_timeout));
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(Box::pin(stream)), service)
-                    .into_owned();
-                let _ = watcher.watch(connection).await;
-            }
-            drop(permit);
-        });
+        // A client that is too slow or goes away ends its own connection
+        // (`Accepted` bounds the first bytes, hyper's header timeout the
+        // rest of the headers); hyper drops one still telling its version
+        // when the server stops.
+        let stream = Accepted::new(stream, permit, header_timeout);
+        // A read that waits longer fails, and hyper closes the connection.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(idle_timeout));
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(Box::pin(stream)),
+                TowerToHyperService::new(router.clone()),
+            )
+            .into_owned();
+        tokio::spawn(graceful.watch(connection));
     }
     graceful.shutdown().await;
     Ok(())
 }
 
-/// HTTP/2's connection preface: hyper tells the versions apart by it.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Reads the connection's first bytes, as many as tell HTTP/1 from HTTP/2,
-/// and gives back a stream that replays them. hyper's header timeout starts
-/// only once it has chosen the version, and it waits for these bytes with
-/// no deadline of its own: measured, a connection that sent nothing stayed
-/// open past 40 s (one that sent half a request was dropped at 10 s).
-async fn first_bytes(
-    stream: TcpStream,
-) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send + 'static> {
-    let (mut read, write) = stream.into_split();
-    let mut first = Vec::with_capacity(H2_PREFACE.len());
-    let mut chunk = [0u8; 24];
-    while first.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&first) {
-        let wanted = H2_PREFACE.len() - first.len();
-        let n = read.read(&mut chunk[..wanted]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        first.extend_from_slice(&chunk[..n]);
-    }
-    Ok(tokio::io::join(
-        std::io::Cursor::new(first).chain(read),
-        write,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accepted::H2_PREFACE;
     use std::net::SocketAddr;
-    use tokio::io::AsyncWriteExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
 
     /// Short, so that the tests wait little; what they check is that the
     /// connection is dropped at all.
@@ -202,6 +168,41 @@ mod tests {
             );
         }
         shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_stop_does_not_wait_for_a_client_still_telling_its_version() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let shutdown = CancellationToken::new();
+        // Deadlines far past the wait below: only the stop may end these.
+        let server = tokio::spawn(serve_with(
+            listener,
+            router,
+            shutdown.clone(),
+            KEPT * 10,
+            KEPT * 10,
+        ));
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"PRI * HTTP").await.unwrap();
+        // Both taken before the stop (a request on a third proves the loop
+        // has gone past them).
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        third
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        read_until_closed(&mut third).await;
+        shutdown.cancel();
+        tokio::time::timeout(KEPT, server)
+            .await
+            .expect("the stop waited for clients that never spoke")
+            .unwrap()
+            .unwrap();
+        read_until_closed(&mut silent).await;
+        read_until_closed(&mut half).await;
     }
 
     #[tokio::test]

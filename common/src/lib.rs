@@ -9,11 +9,13 @@
 //! - `db`: creating, connecting and migrating a service's database.
 //! - `serve`: gRPC with health and reflection, HTTP, and a bounded shutdown;
 //!   `http_server`: the HTTP listener's connection limit and timeouts;
-//!   `grpc_incoming`: the gRPC listener's connection limit.
+//!   `grpc_incoming`: the gRPC listener's connection limit;
+//!   `accepted`: a connection's place and its first-bytes deadline.
 //! - `settings`, `cli`: shared settings and one-line start-up errors.
 //! - `metrics`, `telemetry`: Prometheus and `tracing` set-up.
 //! - `process`: `main`, the runtime and the signals that stop it.
 
+pub mod accepted;
 pub mod amqp;
 pub mod auth;
 pub mod backoff;
