@@ -34,6 +34,8 @@ pub(super) enum Day {
     },
     /// "next week": that week's Monday.
     NextWeek,
+    /// "next week friday", "friday next week": that day of next week.
+    InNextWeek(Weekday),
     /// "next month": its first day.
     NextMonth,
     /// "this weekend", "the weekend": the first Saturday or Sunday still
@@ -331,7 +333,10 @@ fn day_at(w: &[Option<String>], j: usize) -> Option<(usize, Day)> {
         "next" | "this" => {
             let next = word(j) == "next";
             let day = match (word(j + 1), next) {
-                ("week", true) => Day::NextWeek,
+                ("week", true) => match weekday(word(j + 2)) {
+                    Some(day) => return Some((3, Day::InNextWeek(day))),
+                    None => Day::NextWeek,
+                },
                 ("month", true) => Day::NextMonth,
                 ("weekend", _) => Day::Weekend { next },
                 (other, _) => Day::Weekday {
@@ -345,6 +350,9 @@ fn day_at(w: &[Option<String>], j: usize) -> Option<(usize, Day)> {
         _ => {}
     }
     if let Some(day) = weekday(word(j)) {
+        if (word(j + 1), word(j + 2)) == ("next", "week") {
+            return Some((3, Day::InNextWeek(day)));
+        }
         return Some((1, Day::Weekday { day, next: false }));
     }
     if let Some(day) = numeric_date(word(j)) {

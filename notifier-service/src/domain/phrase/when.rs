@@ -104,6 +104,10 @@ pub(super) fn resolve(
             Some(on_weekday(*day, *next, time.unwrap_or(DEFAULT_TIME), now))
         }
         Day::NextWeek => at(next_monday(today), time.unwrap_or(DEFAULT_TIME)),
+        Day::InNextWeek(day) => at(
+            next_monday(today) + Duration::days(i64::from(day.num_days_from_monday())),
+            time.unwrap_or(DEFAULT_TIME),
+        ),
         Day::NextMonth => {
             let first = today.with_day(1)?;
             at(
