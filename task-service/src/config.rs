@@ -126,6 +126,17 @@ pub struct LimitSettings {
         default_value_t = 10_000
     )]
     pub max_watchers: usize,
+
+    /// Tasks one ListTasks page across every owner may read to find the
+    /// page's matches; a page that reaches it ends short, and its token
+    /// continues after the last task read.
+    #[arg(
+        long,
+        env = "TASK_LIST_SCAN_ROWS",
+        value_name = "TASK_LIST_SCAN_ROWS",
+        default_value = "10000"
+    )]
+    pub list_scan_rows: NonZeroU32,
 }
 
 impl Default for LimitSettings {
@@ -137,6 +148,7 @@ impl Default for LimitSettings {
             max_tasks_per_owner: 100_000,
             max_watchers_per_caller: 4,
             max_watchers: 10_000,
+            list_scan_rows: NonZeroU32::new(10_000).expect("not zero"),
         }
     }
 }

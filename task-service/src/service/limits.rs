@@ -67,6 +67,11 @@ impl Limits {
         }
     }
 
+    /// Tasks one ListTasks page across every owner may read.
+    pub(crate) fn list_scan_rows(&self) -> u32 {
+        self.inner.settings.list_scan_rows.get()
+    }
+
     /// One changing RPC by `caller`: a token from its bucket.
     pub(crate) fn take_change(&self, caller: &Caller) -> Result<()> {
         if caller.is_privileged() {

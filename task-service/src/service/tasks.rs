@@ -140,12 +140,16 @@ impl Tasks {
     ) -> Result<Page> {
         filter.scope = scope_for(caller, filter.scope)?;
         let limit = page_size.get();
-        let mut tasks = store::list::list(&self.pool, &filter, order, after, limit + 1).await?;
+        let scan = self.limits.list_scan_rows();
+        let listed = store::list::list(&self.pool, &filter, order, after, limit + 1, scan).await?;
+        let mut tasks = listed.tasks;
         let next = if tasks.len() > limit as usize {
             tasks.truncate(limit as usize);
             tasks.last().map(|last| Cursor::after(last, order))
         } else {
-            None
+            // A page that read as many tasks as it may ends short; the
+            // next one starts after the last task it read.
+            listed.read_to.map(|last| Cursor::after(&last, order))
         };
         Ok(Page { tasks, next })
     }

@@ -12,6 +12,7 @@ mod hostile;
 mod lifecycle;
 mod limits;
 mod list;
+mod list_scan;
 mod next_reminder;
 mod operations;
 mod outbox;
