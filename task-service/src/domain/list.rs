@@ -130,8 +130,13 @@ impl ListFilter {
     /// Whether it tests more than the owner: words, states, priorities,
     /// tags or a due range.
     pub fn thins(&self) -> bool {
+        !self.states.is_empty() || self.thins_beyond_states()
+    }
+
+    /// Whether it tests more than the owner and the state: words,
+    /// priorities, tags or a due range.
+    pub fn thins_beyond_states(&self) -> bool {
         !self.words.is_empty()
-            || !self.states.is_empty()
             || !self.priorities.is_empty()
             || !self.tags.is_empty()
             || self.due_after.is_some()

@@ -86,14 +86,9 @@ pub async fn list(
 /// tasks matched neither. Other orders over all owners sort the whole table
 /// whatever the bound, so a bound would only split that sort over pages.
 fn walks(filter: &ListFilter, order: &OrderBy) -> bool {
-    let beyond_states = !filter.words.is_empty()
-        || !filter.tags.is_empty()
-        || !filter.priorities.is_empty()
-        || filter.due_after.is_some()
-        || filter.due_before.is_some();
     matches!(filter.scope, OwnerScope::Everyone)
         && matches!(order.keys(), [(SortKey::CreateTime, _)])
-        && (beyond_states || filter.states.len() > 1)
+        && (filter.thins_beyond_states() || filter.states.len() > 1)
 }
 
 /// A walk (see [`walks`]) that reads at most `scan` tasks after `cursor`:
