@@ -1,7 +1,8 @@
 // The page in a real browser (Debian's Chromium, driven by playwright-core)
-// against the real task-service: a task added on the page exists in
-// task-service; a task made and completed through gRPC shows on the page
-// within 2 s (WatchTasks over gRPC-Web); Complete on the page completes it.
+// against the real task-service: a task made and completed through gRPC as
+// soon as the page says it is live shows on the page within 2 s (WatchTasks
+// over gRPC-Web); a task added on the page exists in task-service; Complete
+// on the page completes it.
 // Run by scripts/web-e2e.sh, which starts the service and the page.
 
 import assert from "node:assert/strict";
@@ -50,6 +51,14 @@ try {
   await page.click("#connect");
   await page.waitForSelector("#live:not([hidden])");
 
+  // Made and completed elsewhere, the moment the page says it is live (the
+  // stream is open then, not merely asked for): on the page within 2 s each.
+  const elsewhere = `Made through gRPC ${Date.now()}`;
+  const made = await grpc.createTask({ task: { title: elsewhere } });
+  await page.waitForSelector(`li:has-text("${elsewhere}")`, { timeout: 2000 });
+  await grpc.completeTask({ id: made.id });
+  await page.waitForSelector(`li[data-state="TASK_STATE_COMPLETED"]:has-text("${elsewhere}")`, { timeout: 2000 });
+
   // Added on the page: task-service has it.
   const mine = `Added on the page ${Date.now()}`;
   await page.fill("#title", mine);
@@ -59,13 +68,6 @@ try {
   const added = listed.tasks.find((t) => t.title === mine);
   assert.ok(added, "the page's task is in task-service");
   assert.equal(added.owner, "alice");
-
-  // Made and completed elsewhere: on the page within 2 s each.
-  const elsewhere = `Made through gRPC ${Date.now()}`;
-  const made = await grpc.createTask({ task: { title: elsewhere } });
-  await page.waitForSelector(`li:has-text("${elsewhere}")`, { timeout: 2000 });
-  await grpc.completeTask({ id: made.id });
-  await page.waitForSelector(`li[data-state="TASK_STATE_COMPLETED"]:has-text("${elsewhere}")`, { timeout: 2000 });
 
   // Completed on the page: task-service says so.
   await page.click(`li[data-id="${added.id}"] button.complete`);

@@ -1,10 +1,10 @@
 // The page: a Connect-ES client over gRPC-Web (generated from our protos by
-// buf), with the pasted token as a bearer header; ListTasks on connect,
-// WatchTasks kept open so changes made elsewhere appear live.
+// buf), with the pasted token as a bearer header; WatchTasks kept open so
+// changes made elsewhere appear live, and ListTasks once it is open.
 
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { TaskEventType, TaskService, TaskState, type Task } from "./gen/todogenie/v1/task_service_pb";
+import { TaskEventType, TaskService, TaskState, type Task, type TaskEvent } from "./gen/todogenie/v1/task_service_pb";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const list = $<HTMLUListElement>("tasks");
@@ -51,36 +51,53 @@ function erase(id: string) {
   list.querySelector(`li[data-id="${id}"]`)?.remove();
 }
 
-async function refresh() {
+function refresh() {
   client = connect();
   status.textContent = "";
-  list.replaceChildren();
-  try {
-    const page = await client.listTasks({ pageSize: 100 });
-    for (const task of [...page.tasks].reverse()) draw(task);
-  } catch (e) {
-    return show(e);
-  }
   watch(client);
 }
 
-/** Keeps WatchTasks open; reconnects after a drop, a second later. */
+function apply(event: TaskEvent) {
+  if (!event.task) return;
+  if (event.type === TaskEventType.DELETED) erase(event.task.id);
+  else draw(event.task);
+}
+
+/**
+ * Keeps WatchTasks open; reconnects after a drop, a second later. The list is
+ * read once the stream is open (its headers come only when task-service
+ * consumes the feed), and events that arrive meanwhile are applied after it,
+ * so nothing changed before or during a (re)connect is missed.
+ */
 async function watch(from: Client<typeof TaskService>) {
   watching?.abort();
   const controller = new AbortController();
   watching = controller;
-  $("live").hidden = false;
   while (!controller.signal.aborted) {
+    let held: TaskEvent[] | undefined = [];
+    const opened = async () => {
+      try {
+        const page = await from.listTasks({ pageSize: 100 });
+        list.replaceChildren();
+        for (const task of [...page.tasks].reverse()) draw(task);
+      } catch (e) {
+        show(e);
+      }
+      for (const event of held ?? []) apply(event);
+      held = undefined;
+      if (!controller.signal.aborted) $("live").hidden = false;
+    };
     try {
-      for await (const event of from.watchTasks({}, { signal: controller.signal })) {
-        if (!event.task) continue;
-        if (event.type === TaskEventType.DELETED) erase(event.task.id);
-        else draw(event.task);
+      const stream = from.watchTasks({}, { signal: controller.signal, onHeader: () => void opened() });
+      for await (const event of stream) {
+        if (held) held.push(event);
+        else apply(event);
       }
     } catch (e) {
       if (controller.signal.aborted) return;
       show(e);
     }
+    $("live").hidden = true;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
