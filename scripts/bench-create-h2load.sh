@@ -6,11 +6,19 @@
 # back. Prints both rates, their ratio, and the CPU task-service itself used
 # per CreateTask (from /proc, the load generator excluded). With PERF=file,
 # also records task-service's profile there (`perf report -i file`).
+# With --paced (issue 13, target 2), then an open loop from outside: h2load
+# sending at a fixed rate (`--rps`, half of pgbench's closed-loop rate or the
+# rate given) and pgbench's own open loop (`-R`) at that rate, each latency's
+# p50/p99/max and where the slow ones fell, as `task-bench --paced` prints.
 #
-#   cargo build --release -p task-service && scripts/bench-create-h2load.sh [seconds]
+#   cargo build --release -p task-service --bins
+#   scripts/bench-create-h2load.sh [seconds] [--paced [rate]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
+paced=${2:-}
+paced_rate=${3:-}
+[ -z "$paced" ] || [ "$paced" = --paced ] || { echo "usage: $0 [seconds] [--paced [rate]]" >&2; exit 2; }
 bin=${CARGO_TARGET_DIR:-target}/release/task-service
 base=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 db=tg_h2load
@@ -64,3 +72,29 @@ pg=$("$(dirname "$bin")/task-bench" --pgbench-only --database $db --clients 32 -
   sed -n 's/.*tps=//p')
 echo "pgbench, CreateTask's statement, 32 clients: $pg tps"
 awk -v a="$rate" -v b="$pg" 'BEGIN { printf "CreateTask via h2load: %.0f/s; ours / pgbench = %.2f\n", a, a / b }'
+
+[ -n "$paced" ] || exit 0
+
+# The open loop: 4 connections sending rate/4 a second each whatever the
+# answers, with 256 streams to spare so that a slow answer never holds back
+# a request that is due (h2load counts from when it sends). Both loops run a
+# second longer and drop that first second, as task-bench --paced does.
+rate=${paced_rate:-$(awk -v p="$pg" 'BEGIN { printf "%.0f", p / 2 }')}
+log=$(mktemp)
+payload=$(mktemp)
+printf '\x00\x00\x00\x00\x0e\x0a\x0c\x1a\x0aBench task' >"$payload"
+before=$(cpu)
+written_before=$(psql "$base/$db" -qAtc "SELECT count(*) FROM tasks")
+h2load -D "$((seconds + 1))" -c 4 -m 64 -t 1 --rps "$(awk -v r="$rate" 'BEGIN { printf "%.0f", r / 4 }')" \
+  --log-file "$log" -d "$payload" \
+  -H 'content-type: application/grpc' -H 'te: trailers' \
+  -H "authorization: Bearer $token" \
+  http://127.0.0.1:15151/todogenie.v1.TaskService/CreateTask | grep -E "^(finished|requests)"
+after=$(cpu)
+written=$(($(psql "$base/$db" -qAtc "SELECT count(*) FROM tasks") - written_before))
+echo "tasks written by the open loop: $written ($(wc -l <"$log") requests logged)"
+awk -v c=$((after - before)) -v t="$ticks" -v n="$written" -v r="$rate" \
+  'BEGIN { printf "task-service CPU per CreateTask at %s/s: %.0f µs\n", r, c / t / n * 1e6 }'
+"$(dirname "$bin")/task-bench" --pgbench-only --database $db --clients 32 --seconds "$seconds" \
+  --paced-rate "$rate" --paced-log "$log"
+rm -f "$log" "$payload"

@@ -15,6 +15,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod events;
+mod h2load;
 mod load;
 mod pgbench;
 mod seed;
@@ -100,8 +101,15 @@ struct Args {
     #[arg(long)]
     paced: bool,
     /// --paced: requests per second instead of half of pgbench's rate.
+    /// With --pgbench-only: pgbench's open loop at this rate instead of its
+    /// closed loop.
     #[arg(long)]
     paced_rate: Option<f64>,
+    /// --pgbench-only --paced-rate: also summarise this `h2load --rps
+    /// --log-file` log (an outside client's open loop at the same rate),
+    /// beside pgbench's: scripts/bench-create-h2load.sh's paced run.
+    #[arg(long, requires = "paced_rate")]
+    paced_log: Option<std::path::PathBuf>,
     /// Only pgbench with CreateTask's statement, on --database as it is (a
     /// database task-service migrated), printing its tps: the baseline for
     /// scripts/bench-create-h2load.sh.
@@ -135,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let database_url = format!("{}/{}", args.postgres_url, args.database);
     if args.pgbench_only {
+        if let Some(rate) = args.paced_rate {
+            return pgbench_paced(&args, &database_url, rate).await;
+        }
         let tps = pgbench::create_task_tps(&database_url, args.clients, args.seconds).await?;
         println!(
             "pgbench, CreateTask's SQL  clients={} tps={tps:.1}",
@@ -347,6 +358,34 @@ async fn rpc_and_pgbench(
     }
 
     Ok(create.throughput())
+}
+
+/// pgbench's open loop at `rate` on --database as it is, and beside it an
+/// outside client's open loop at the same rate from its log (--paced-log):
+/// both without their first second, as in --paced.
+async fn pgbench_paced(args: &Args, database_url: &str, rate: f64) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(args.seconds);
+    let warm_up = Duration::from_secs(1);
+    let slow = Duration::from_millis(10);
+    let timeline =
+        pgbench::create_task_paced(database_url, args.clients, args.seconds + 1, rate).await?;
+    let baseline = load::Stats::from_timeline(timeline, duration + warm_up).after(warm_up);
+    println!(
+        "{}\n{}",
+        baseline.line(&format!("pgbench paced at {rate:.0}/s")),
+        baseline.slow_windows(slow)
+    );
+    if let Some(log) = &args.paced_log {
+        let outside =
+            load::Stats::from_timeline(h2load::read_log(log)?, duration + warm_up).after(warm_up);
+        println!(
+            "{}\n{}\n  p99 ours / pgbench's = {:.2}",
+            outside.line(&format!("CreateTask paced at {rate:.0}/s (h2load)")),
+            outside.slow_windows(slow),
+            outside.percentile(99.0).as_secs_f64() / baseline.percentile(99.0).as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 fn num_cores() -> usize {
