@@ -329,61 +329,66 @@ async fn rpc_and_pgbench(
         create.throughput() / pg
     );
     if args.paced {
-        // The baseline first, at the same rate in the same run: pgbench's
-        // open loop on the same statement (its own latency tail is the
-        // machine's: fsyncs, checkpoints, scheduling).
-        // Both run a second longer and drop the requests scheduled in that
-        // first second: pgbench's schedule starts while it connects, which
-        // put 1 % of its requests over 10 ms before it sent any.
+        // The baseline first, at the same rate in the same run.
         let rate = args.paced_rate.unwrap_or(pg / 2.0);
-        let slow = Duration::from_millis(10);
-        let warm_up = Duration::from_secs(1);
-        let timeline =
-            pgbench::create_task_paced(database_url, args.clients, args.seconds + 1, rate).await?;
-        let baseline = load::Stats::from_timeline(timeline, duration + warm_up).after(warm_up);
-        println!(
-            "{}\n{}",
-            baseline.line(&format!("pgbench paced at {rate:.0}/s")),
-            baseline.slow_windows(slow)
-        );
-        let paced = load::drive_create_paced(target, args.clients, rate, duration + warm_up)
+        let baseline = pgbench_open_loop(args, database_url, rate).await?;
+        let duration = duration + PACED_WARM_UP;
+        let paced = load::drive_create_paced(target, args.clients, rate, duration)
             .await?
-            .after(warm_up);
-        println!(
-            "{}\n{}\n  p99 ours / pgbench's = {:.2}",
-            paced.line(&format!("CreateTask paced at {rate:.0}/s (open loop)")),
-            paced.slow_windows(slow),
-            paced.percentile(99.0).as_secs_f64() / baseline.percentile(99.0).as_secs_f64()
-        );
+            .after(PACED_WARM_UP);
+        print_open_loop(&paced, &format!("{rate:.0}/s (open loop)"), &baseline);
     }
 
     Ok(create.throughput())
 }
 
-/// pgbench's open loop at `rate` on --database as it is, and beside it an
-/// outside client's open loop at the same rate from its log (--paced-log):
-/// both without their first second, as in --paced.
-async fn pgbench_paced(args: &Args, database_url: &str, rate: f64) -> anyhow::Result<()> {
-    let duration = Duration::from_secs(args.seconds);
-    let warm_up = Duration::from_secs(1);
-    let slow = Duration::from_millis(10);
+/// Open loops run a second longer and drop the requests scheduled in that
+/// first second: pgbench's schedule starts while it connects, which put 1 %
+/// of its requests over 10 ms before it sent any.
+const PACED_WARM_UP: Duration = Duration::from_secs(1);
+/// Where an open loop's slow requests fell is counted past this latency.
+const PACED_SLOW: Duration = Duration::from_millis(10);
+
+/// pgbench's open loop at `rate` on CreateTask's statement (its latency tail
+/// is the machine's: fsyncs, checkpoints, scheduling), printed: the baseline
+/// of an open loop of ours at the same rate in the same run.
+async fn pgbench_open_loop(
+    args: &Args,
+    database_url: &str,
+    rate: f64,
+) -> anyhow::Result<load::Stats> {
+    let duration = Duration::from_secs(args.seconds) + PACED_WARM_UP;
     let timeline =
         pgbench::create_task_paced(database_url, args.clients, args.seconds + 1, rate).await?;
-    let baseline = load::Stats::from_timeline(timeline, duration + warm_up).after(warm_up);
+    let baseline = load::Stats::from_timeline(timeline, duration).after(PACED_WARM_UP);
     println!(
         "{}\n{}",
         baseline.line(&format!("pgbench paced at {rate:.0}/s")),
-        baseline.slow_windows(slow)
+        baseline.slow_windows(PACED_SLOW)
     );
+    Ok(baseline)
+}
+
+/// Prints an open loop of ours beside its baseline.
+fn print_open_loop(ours: &load::Stats, how: &str, baseline: &load::Stats) {
+    println!(
+        "{}\n{}\n  p99 ours / pgbench's = {:.2}",
+        ours.line(&format!("CreateTask paced at {how}")),
+        ours.slow_windows(PACED_SLOW),
+        ours.percentile(99.0).as_secs_f64() / baseline.percentile(99.0).as_secs_f64()
+    );
+}
+
+/// --pgbench-only --paced-rate: pgbench's open loop on --database as it is,
+/// and beside it an outside client's at the same rate from its log
+/// (--paced-log).
+async fn pgbench_paced(args: &Args, database_url: &str, rate: f64) -> anyhow::Result<()> {
+    let baseline = pgbench_open_loop(args, database_url, rate).await?;
     if let Some(log) = &args.paced_log {
+        let duration = Duration::from_secs(args.seconds) + PACED_WARM_UP;
         let outside =
-            load::Stats::from_timeline(h2load::read_log(log)?, duration + warm_up).after(warm_up);
-        println!(
-            "{}\n{}\n  p99 ours / pgbench's = {:.2}",
-            outside.line(&format!("CreateTask paced at {rate:.0}/s (h2load)")),
-            outside.slow_windows(slow),
-            outside.percentile(99.0).as_secs_f64() / baseline.percentile(99.0).as_secs_f64()
-        );
+            load::Stats::from_timeline(h2load::read_log(log)?, duration).after(PACED_WARM_UP);
+        print_open_loop(&outside, &format!("{rate:.0}/s (h2load)"), &baseline);
     }
     Ok(())
 }
