@@ -222,13 +222,15 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
         .unwrap();
 
     // An exchange nobody has bound a queue to: the broker returns the message.
+    // Not the app's own, so deleted at the end here (the tap declares it).
     let exchange = format!("{}.unbound", app.exchange);
+    let topology = todogenie_common::amqp::Topology::new(exchange.clone(), format!("{exchange}.q"));
     let wake =
         task_service::wake::Wake::start(pool.clone(), tokio_util::sync::CancellationToken::new());
     let relay = Relay::new(
         pool.clone(),
         todogenie_test_kit::AMQP_URL.into(),
-        todogenie_common::amqp::Topology::new(exchange.clone(), format!("{exchange}.q")),
+        topology.clone(),
         Arc::new(AtomicBool::new(true)),
         wake,
     );
@@ -270,6 +272,8 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
     assert_eq!(left, 0);
     publisher.close().await;
     pool.close().await;
+    drop(tap);
+    todogenie_test_kit::delete_topology(todogenie_test_kit::AMQP_URL, &topology).await;
 }
 
 #[tokio::test]
