@@ -57,7 +57,6 @@ out=$(h2load -D "$seconds" -c 4 -m 8 -t 1 -d "$payload" \
   -H "authorization: Bearer $token" \
   http://127.0.0.1:15151/todogenie.v1.TaskService/CreateTask)
 after=$(cpu)
-rm -f "$payload"
 [ -n "${PERF:-}" ] && wait "$perf_pid"
 done_count=$(echo "$out" | awk '/^requests:/ {print $8}')
 rate=$(echo "$out" | awk '/^finished in/ {gsub(",", "", $4); print $4}')
@@ -73,7 +72,7 @@ pg=$("$(dirname "$bin")/task-bench" --pgbench-only --database $db --clients 32 -
 echo "pgbench, CreateTask's statement, 32 clients: $pg tps"
 awk -v a="$rate" -v b="$pg" 'BEGIN { printf "CreateTask via h2load: %.0f/s; ours / pgbench = %.2f\n", a, a / b }'
 
-[ -n "$paced" ] || exit 0
+[ -n "$paced" ] || { rm -f "$payload"; exit 0; }
 
 # The open loop: 4 connections sending rate/4 a second each whatever the
 # answers, with 256 streams to spare so that a slow answer never holds back
@@ -81,8 +80,6 @@ awk -v a="$rate" -v b="$pg" 'BEGIN { printf "CreateTask via h2load: %.0f/s; ours
 # second longer and drop that first second, as task-bench --paced does.
 rate=${paced_rate:-$(awk -v p="$pg" 'BEGIN { printf "%.0f", p / 2 }')}
 log=$(mktemp)
-payload=$(mktemp)
-printf '\x00\x00\x00\x00\x0e\x0a\x0c\x1a\x0aBench task' >"$payload"
 before=$(cpu)
 written_before=$(psql "$base/$db" -qAtc "SELECT count(*) FROM tasks")
 h2load -D "$((seconds + 1))" -c 4 -m 64 -t 1 --rps "$(awk -v r="$rate" 'BEGIN { printf "%.0f", r / 4 }')" \

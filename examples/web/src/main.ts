@@ -75,6 +75,7 @@ async function watch(from: Client<typeof TaskService>) {
   watching = controller;
   while (!controller.signal.aborted) {
     let held: TaskEvent[] | undefined = [];
+    let ended = false;
     const opened = async () => {
       try {
         const page = await from.listTasks({ pageSize: 100 });
@@ -85,7 +86,8 @@ async function watch(from: Client<typeof TaskService>) {
       }
       for (const event of held ?? []) apply(event);
       held = undefined;
-      if (!controller.signal.aborted) $("live").hidden = false;
+      // A stream that dropped while the list was read is not live.
+      if (!controller.signal.aborted && !ended) $("live").hidden = false;
     };
     try {
       const stream = from.watchTasks({}, { signal: controller.signal, onHeader: () => void opened() });
@@ -97,6 +99,7 @@ async function watch(from: Client<typeof TaskService>) {
       if (controller.signal.aborted) return;
       show(e);
     }
+    ended = true;
     $("live").hidden = true;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
