@@ -63,6 +63,9 @@ function apply(event: TaskEvent) {
   else draw(event.task);
 }
 
+/** Events held while the list is read (at most 10 s, the RPC timeout). */
+const MAX_HELD = 1000;
+
 /**
  * Keeps WatchTasks open; reconnects after a drop, a second later. The list is
  * read once the stream is open (its headers come only when task-service
@@ -92,8 +95,11 @@ async function watch(from: Client<typeof TaskService>) {
     try {
       const stream = from.watchTasks({}, { signal: controller.signal, onHeader: () => void opened() });
       for await (const event of stream) {
-        if (held) held.push(event);
-        else apply(event);
+        if (!held) apply(event);
+        else if (held.length < MAX_HELD) held.push(event);
+        // More changes than the page holds while its list is read: drop
+        // this stream, and read the list again on the next one.
+        else break;
       }
     } catch (e) {
       if (controller.signal.aborted) return;
