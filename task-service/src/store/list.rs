@@ -58,7 +58,7 @@ pub async fn list(
     }
 
     // Not a cached prepared statement: PostgreSQL then plans each listing
-    // with its values. A cached generic plan of `owner = $1 AND … ILIKE $2`
+    // with its values. A cached generic plan of `owner = $1 AND … LIKE lower($2)`
     // guesses the trigram index selective and reads 100,000 index entries
     // (10 ms) where the owner's 100 rows take 0.7 ms.
     let rows: Vec<TaskRow> = sql
@@ -166,9 +166,15 @@ fn push_filter(sql: &mut QueryBuilder<'_, Postgres>, filter: &ListFilter) {
             .push_bind(owner.as_str().to_owned());
     }
     for word in &filter.words {
-        // Same expression as the tasks_search trigram index.
-        sql.push(" AND (title || ' ' || description) ILIKE ")
-            .push_bind(format!("%{}%", escape_like(word)));
+        // What ILIKE does, with the task's side spelled as the
+        // tasks_search_folded trigram index spells it. ILIKE lowers both
+        // sides for every row it tests, the pattern included; here
+        // PostgreSQL lowers the pattern once, when it plans (measured at
+        // 1,000,000 tasks with pgbench, an owner's search for a word and a
+        // tag over the bench's mix: 0.53-0.60 ms against 0.69-0.82 ms).
+        sql.push(" AND lower(title || ' ' || description) LIKE lower(")
+            .push_bind(format!("%{}%", escape_like(word)))
+            .push(")");
     }
     match filter.states.as_slice() {
         [] => {}

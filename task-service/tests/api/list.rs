@@ -267,7 +267,7 @@ async fn filters_combine_and_match_as_the_contract_says() {
         ),
         (
             "Quarterly report",
-            "draft for the board",
+            "draft for the board before the ÉTÉ break",
             vec!["work"],
             3,
             Some(2),
@@ -325,6 +325,11 @@ async fn filters_combine_and_match_as_the_contract_says() {
         run(q("the board")).await,
         ["Quarterly report"],
         "every word must match"
+    );
+    assert_eq!(
+        run(q("été")).await,
+        ["Quarterly report"],
+        "case-insensitive beyond ASCII"
     );
     assert_eq!(
         run(q("100%")).await,
