@@ -52,7 +52,30 @@ pub async fn connect(spec: &PoolSpec<'_>, migrator: &Migrator) -> anyhow::Result
         .run(&pool)
         .await
         .context("cannot apply migrations")?;
+    for index in invalid_indexes(&pool).await? {
+        tracing::warn!(
+            %index,
+            "index is invalid (a CREATE INDEX CONCURRENTLY was interrupted) and no query uses it; \
+             rebuild it with REINDEX INDEX CONCURRENTLY"
+        );
+    }
     Ok(pool)
+}
+
+/// Indexes PostgreSQL keeps but does not use: left by a `CREATE INDEX
+/// CONCURRENTLY` that was interrupted (a replica killed while migrating).
+/// Such a migration is run again on the next start, and its `IF NOT EXISTS`
+/// then accepts the invalid index: the queries that needed it scan instead,
+/// with nothing else to tell.
+pub async fn invalid_indexes(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace \
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot list invalid indexes")
 }
 
 /// Creates the database named in `url` unless it exists; replicas may race.

@@ -121,3 +121,26 @@ async fn a_stopped_server_finishes_cleanly_and_refuses_new_calls() {
 async fn app_stop(app: crate::helpers::TestApp) -> anyhow::Result<()> {
     app.stop().await
 }
+
+#[tokio::test]
+async fn an_index_left_invalid_by_an_interrupted_build_is_found() {
+    use todogenie_common::db::invalid_indexes;
+    let app = spawn_app().await;
+    assert!(
+        invalid_indexes(&app.pool).await.unwrap().is_empty(),
+        "the migrations leave every index valid"
+    );
+    // What a replica killed during CREATE INDEX CONCURRENTLY leaves behind
+    // (the migration's IF NOT EXISTS accepts it on the next start).
+    sqlx::query(
+        "UPDATE pg_index SET indisvalid = false \
+         WHERE indexrelid = 'tasks_search_folded'::regclass",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        invalid_indexes(&app.pool).await.unwrap(),
+        ["tasks_search_folded"]
+    );
+}
