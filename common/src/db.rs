@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection as _, PgConnection, PgExecutor, PgPool, Postgres};
+
+/// How long a connection may take to open (the pool's checkout, too).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How to open a service's pool.
 pub struct PoolSpec<'a> {
@@ -20,12 +23,15 @@ pub struct PoolSpec<'a> {
 }
 
 impl PoolSpec<'_> {
-    fn options(&self) -> anyhow::Result<PgConnectOptions> {
-        let options: PgConnectOptions = self
-            .url
+    /// The URL's options, without the session settings.
+    fn url_options(&self) -> anyhow::Result<PgConnectOptions> {
+        self.url
             .parse()
-            .with_context(|| format!("{} is not a valid PostgreSQL URL", self.setting))?;
-        Ok(options.options(self.session.iter().copied()))
+            .with_context(|| format!("{} is not a valid PostgreSQL URL", self.setting))
+    }
+
+    fn options(&self) -> anyhow::Result<PgConnectOptions> {
+        Ok(self.url_options()?.options(self.session.iter().copied()))
     }
 
     /// A pool that fails in seconds, not sqlx's default 30 s, when it is dry,
@@ -35,7 +41,7 @@ impl PoolSpec<'_> {
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .min_connections(min_connections)
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .test_before_acquire(false)
             .connect_with(self.options()?)
             .await
@@ -47,33 +53,45 @@ impl PoolSpec<'_> {
 /// applies `migrator` (sqlx holds an advisory lock, so replicas may race).
 pub async fn connect(spec: &PoolSpec<'_>, migrator: &Migrator) -> anyhow::Result<PgPool> {
     ensure_database(spec.url).await?;
-    let pool = spec.open(2).await?;
+    // On a connection of its own, without the pool's session settings: the
+    // API pool's statement_timeout is the RPC timeout (10 s), and building an
+    // index on 10,000,000 tasks takes longer. Under it the build was
+    // cancelled and left an invalid index, which the migration's `IF NOT
+    // EXISTS` accepted on the next start (task-bench, 2026-12-03).
+    let options = spec.url_options()?;
+    let connecting = PgConnection::connect_with(&options);
+    let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| anyhow::anyhow!("PostgreSQL did not answer within {CONNECT_TIMEOUT:?}"))?
+        .context("cannot connect to PostgreSQL")?;
     migrator
-        .run(&pool)
+        .run(&mut connection)
         .await
         .context("cannot apply migrations")?;
-    for index in invalid_indexes(&pool).await? {
+    for index in invalid_indexes(&mut connection).await? {
         tracing::warn!(
             %index,
             "index is invalid (a CREATE INDEX CONCURRENTLY was interrupted) and no query uses it; \
              rebuild it with REINDEX INDEX CONCURRENTLY"
         );
     }
-    Ok(pool)
+    connection.close().await.ok();
+    spec.open(2).await
 }
 
 /// Indexes PostgreSQL keeps but does not use: left by a `CREATE INDEX
-/// CONCURRENTLY` that was interrupted (a replica killed while migrating).
+/// CONCURRENTLY` that was interrupted (a replica killed while migrating, a
+/// cancelled statement).
 /// Such a migration is run again on the next start, and its `IF NOT EXISTS`
 /// then accepts the invalid index: the queries that needed it scan instead,
 /// with nothing else to tell.
-pub async fn invalid_indexes(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+pub async fn invalid_indexes(db: impl PgExecutor<'_>) -> anyhow::Result<Vec<String>> {
     sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
          WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace \
          ORDER BY 1",
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
     .context("cannot list invalid indexes")
 }

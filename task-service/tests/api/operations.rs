@@ -144,3 +144,23 @@ async fn an_index_left_invalid_by_an_interrupted_build_is_found() {
         ["tasks_search_folded"]
     );
 }
+
+#[tokio::test]
+async fn migrations_run_without_the_rpc_statement_timeout() {
+    use todogenie_test_kit::{clean_up, postgres_base, unique_name};
+    let db = unique_name("tg_test");
+    let url = format!("{}/{db}", postgres_base());
+    // A 1 ms RPC timeout cuts off any statement of the API pool that takes
+    // longer; building the schema does (as an index on 10,000,000 tasks
+    // outlasts the default 10 s).
+    let connected =
+        task_service::store::connect(&url, 2, std::time::Duration::from_millis(1)).await;
+    let pool = connected.expect("the migrations run to the end");
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "1ms", "the API pool keeps the RPC's timeout");
+    pool.close().await;
+    clean_up(vec![db], None);
+}
