@@ -49,8 +49,9 @@ impl PoolSpec<'_> {
     }
 }
 
-/// Creates the database if it is missing, opens the service's pool and
-/// applies `migrator` (sqlx holds an advisory lock, so replicas may race).
+/// Creates the database if it is missing, applies `migrator` on a connection
+/// of its own (sqlx holds an advisory lock, so replicas may race), warns of
+/// invalid indexes, then opens the service's pool.
 pub async fn connect(spec: &PoolSpec<'_>, migrator: &Migrator) -> anyhow::Result<PgPool> {
     ensure_database(spec.url).await?;
     // On a connection of its own, without the pool's session settings: the
