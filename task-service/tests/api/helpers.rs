@@ -40,3 +40,22 @@ pub fn bad_fields(status: &Status) -> Vec<String> {
         .map(|v| v.field)
         .collect()
 }
+
+/// Every page of `request`, concatenated.
+pub async fn all_pages(client: &mut Client, mut request: pb::ListTasksRequest) -> Vec<pb::Task> {
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let page = client
+            .list_tasks(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.tasks.len() <= request.page_size.max(1) as usize || request.page_size == 0);
+        tasks.extend(page.tasks);
+        if page.next_page_token.is_empty() {
+            return tasks;
+        }
+        request.page_token = page.next_page_token;
+    }
+    panic!("pagination did not end");
+}

@@ -8,7 +8,7 @@ use task_service::auth::Role;
 use todogenie_proto::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{bad_fields, create, spawn_app, timestamp, titled, Client};
+use crate::helpers::{all_pages, bad_fields, create, spawn_app, timestamp, titled, Client};
 
 fn list(order_by: &str, page_size: i32) -> pb::ListTasksRequest {
     pb::ListTasksRequest {
@@ -16,25 +16,6 @@ fn list(order_by: &str, page_size: i32) -> pb::ListTasksRequest {
         page_size,
         ..pb::ListTasksRequest::default()
     }
-}
-
-/// Every page of `request`, concatenated.
-async fn all_pages(client: &mut Client, mut request: pb::ListTasksRequest) -> Vec<pb::Task> {
-    let mut tasks = Vec::new();
-    for _ in 0..1000 {
-        let page = client
-            .list_tasks(request.clone())
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(page.tasks.len() <= request.page_size.max(1) as usize || request.page_size == 0);
-        tasks.extend(page.tasks);
-        if page.next_page_token.is_empty() {
-            return tasks;
-        }
-        request.page_token = page.next_page_token;
-    }
-    panic!("pagination did not end");
 }
 
 /// 230 tasks with few distinct priorities, titles and due times, so that

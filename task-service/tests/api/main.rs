@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod list;
 mod list_scan;
+mod long_text;
 mod next_reminder;
 mod operations;
 mod outbox;
