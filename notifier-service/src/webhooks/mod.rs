@@ -88,6 +88,32 @@ async fn record(state: &WebhookState, reports: Vec<Report>) -> StatusCode {
     }
 }
 
+/// Longest provider message id taken, in bytes. Meta's ids (`wamid.…`) are
+/// about 60 characters and Twilio's SIDs 34. The id (with a status report's
+/// status) is `inbound.key`, a B-tree key of at most 2,704 bytes: a longer
+/// one would fail the insert, and the provider's retries with it, for ever.
+pub(crate) const MAX_PROVIDER_ID_BYTES: usize = 256;
+/// Longest reported status taken, in bytes (Meta's and Twilio's are a word).
+pub(crate) const MAX_STATUS_BYTES: usize = 32;
+
+/// Why a report with this provider id (and status) cannot be recorded, if
+/// it cannot. Says the lengths, never the values: they are arbitrary text.
+pub(crate) fn unrecordable(id: &str, status: Option<&str>) -> Option<String> {
+    if id.is_empty() || id.len() > MAX_PROVIDER_ID_BYTES {
+        return Some(format!(
+            "a message id of {} bytes (1 to {MAX_PROVIDER_ID_BYTES} taken)",
+            id.len()
+        ));
+    }
+    match status {
+        Some(status) if status.len() > MAX_STATUS_BYTES => Some(format!(
+            "a status of {} bytes (at most {MAX_STATUS_BYTES} taken)",
+            status.len()
+        )),
+        _ => None,
+    }
+}
+
 /// What a button or list row carries: `done:<notification id>` and
 /// `snooze:<notification id>` on reminders; `task-done:<task id>` and
 /// `task-snooze:<task id>` on a task picked from a list (the reference is

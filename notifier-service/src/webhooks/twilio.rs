@@ -122,7 +122,11 @@ pub(crate) fn parse(params: &[(String, String)]) -> Result<Vec<Report>, String> 
     let sid = get("MessageSid")
         .or_else(|| get("SmsSid"))
         .ok_or("no MessageSid")?;
-    if let Some(status) = get("MessageStatus").or_else(|| get("SmsStatus")) {
+    let status = get("MessageStatus").or_else(|| get("SmsStatus"));
+    if let Some(why) = super::unrecordable(sid, status) {
+        return Err(why);
+    }
+    if let Some(status) = status {
         if get("Body").is_none() {
             // queued, accepted, sending: nothing to record.
             if crate::domain::Status::from_report(status).is_none() {
@@ -197,5 +201,23 @@ mod tests {
             Some(signature)
         ));
         assert!(!signature_valid("12345", url, &params, None));
+    }
+
+    #[test]
+    fn a_sid_or_status_too_long_to_record_is_refused() {
+        let form = |sid: &str, status: &str| -> Vec<(String, String)> {
+            [("MessageSid", sid), ("MessageStatus", status)]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let widest = "S".repeat(super::super::MAX_PROVIDER_ID_BYTES);
+        assert_eq!(parse(&form(&widest, "delivered")).unwrap().len(), 1);
+        let long = "S".repeat(super::super::MAX_PROVIDER_ID_BYTES + 1);
+        assert!(parse(&form(&long, "delivered"))
+            .unwrap_err()
+            .contains("257 bytes"));
+        assert!(parse(&form("SM1", &"d".repeat(33))).is_err());
+        assert!(parse(&form("", "delivered")).is_err());
     }
 }

@@ -190,6 +190,12 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             continue;
         }
         for status in change.value.statuses {
+            // One report that cannot be recorded is left out, not the
+            // delivery: Meta would resend it, and the others with it, for days.
+            if let Some(why) = super::unrecordable(&status.id, Some(&status.status)) {
+                tracing::warn!("left out a WhatsApp status report with {why}");
+                continue;
+            }
             reports.push(Report {
                 key: format!("meta:status:{}:{}", status.id, status.status),
                 provider: "meta",
@@ -205,6 +211,13 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             });
         }
         for message in change.value.messages {
+            if let Some(why) = super::unrecordable(&message.id, None) {
+                tracing::warn!(
+                    kind = message.kind,
+                    "left out an inbound message with {why}"
+                );
+                continue;
+            }
             let Ok(from) = PhoneNumber::from_provider(&message.from) else {
                 tracing::warn!(
                     kind = message.kind,
@@ -291,5 +304,30 @@ mod tests {
         );
         assert!(parse(br#"{"object":"page","entry":[]}"#).is_err());
         assert!(parse(br#"{"entry":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn a_report_whose_id_or_status_is_too_long_is_left_out_alone() {
+        let long = "w".repeat(super::super::MAX_PROVIDER_ID_BYTES + 1);
+        let widest = "w".repeat(super::super::MAX_PROVIDER_ID_BYTES);
+        let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"field": "messages", "value": {
+                "messages": [
+                    {"from": "14155550123", "id": long, "timestamp": "1", "type": "text", "text": {"body": "a"}},
+                    {"from": "14155550123", "id": widest, "timestamp": "1", "type": "text", "text": {"body": "b"}},
+                    {"from": "14155550123", "id": "", "timestamp": "1", "type": "text", "text": {"body": "c"}}],
+                "statuses": [
+                    {"id": "wamid.X", "status": "r".repeat(33), "timestamp": "1"},
+                    {"id": long, "status": "read", "timestamp": "1"},
+                    {"id": "wamid.Y", "status": "read", "timestamp": "1"}]}}]}]});
+        let reports = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let keys: Vec<&str> = reports.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "meta:status:wamid.Y:read".to_owned(),
+                format!("meta:message:{widest}")
+            ]
+        );
     }
 }

@@ -405,3 +405,65 @@ async fn statuses_applied_together_end_at_the_furthest() {
     .await;
     assert_eq!(pair.notifications_of(event.task_id).await[0].0, "READ");
 }
+
+/// A provider id too long to record (`inbound.key` is a B-tree key of at
+/// most 2,704 bytes) leaves out its own report, not the delivery: Meta's
+/// delivery is answered 200 and its other message kept; Twilio's form, one
+/// report, is refused 400. Neither fails (500) into retries for ever.
+#[tokio::test]
+async fn a_report_with_an_id_too_long_to_record_is_left_out_alone() {
+    let pair = crate::helpers::spawn_with(crate::helpers::Options {
+        sms_fallback: true,
+        ..Default::default()
+    })
+    .await;
+    pair.contact("alice", PHONE).await;
+    // Random hex does not compress: 3,200 bytes stay 3,200 in the index.
+    let long: String = (0..100)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    let webhooks = &pair.standin.webhooks;
+    let mut delivery = webhooks.text_payload(DIGITS, "hello");
+    let value = &mut delivery["entry"][0]["changes"][0]["value"];
+    let mut too_long = value["messages"][0].clone();
+    too_long["id"] = json!(long);
+    value["messages"].as_array_mut().unwrap().push(too_long);
+    value["statuses"] = json!([{
+        "id": long, "status": "delivered", "timestamp": "1700000100", "recipient_id": DIGITS,
+    }]);
+    assert_eq!(webhooks.post(&delivery).await, 200);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM inbound")
+        .fetch_all(&pair.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].starts_with("meta:message:wamid.in."), "{keys:?}");
+
+    let params: Vec<(String, String)> = [
+        ("MessageSid", long.as_str()),
+        ("MessageStatus", "delivered"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let url = "https://notifier.example.com/webhooks/twilio";
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/webhooks/twilio",
+            pair.notifier().http_addr
+        ))
+        .header(
+            "x-twilio-signature",
+            todogenie_standin::twilio_sign("test-twilio-token", url, &params),
+        )
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound")
+        .fetch_one(&pair.pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
+}
