@@ -30,6 +30,7 @@ pub mod http_server;
 pub mod metrics;
 pub mod page_token;
 pub mod process;
+pub mod request_budget;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;

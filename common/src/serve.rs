@@ -137,10 +137,22 @@ pub async fn run(
             .register_encoded_file_descriptor_set(todogenie_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1().context("reflection v1")?;
-    let reflection_v1alpha = reflection().build_v1alpha().context("reflection v1alpha")?;
+    // Health and reflection take messages of our size too (tonic's default
+    // is 4 MiB): what `request_budget` counts per body assumes it.
+    let health_service = health_service.max_decoding_message_size(MAX_REQUEST_BYTES);
+    let reflection_v1 = reflection()
+        .build_v1()
+        .context("reflection v1")?
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("reflection v1alpha")?
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
     let (grpc_addr, http_addr) = (listeners.grpc_addr(), listeners.http_addr());
 
+    let budget = crate::request_budget::RequestBudget::new(
+        crate::request_budget::MAX_REQUEST_BYTES_IN_FLIGHT,
+    );
     let grpc = Server::builder()
         .timeout(service.rpc_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -165,6 +177,10 @@ pub async fn run(
         )
         .layer(crate::browser::cors(&service.cors))
         .layer(tonic_web::GrpcWebLayer::new())
+        // Every request body's bytes, gRPC-Web's decoded, from one budget.
+        .layer(tower::util::MapRequestLayer::new(move |request| {
+            budget.count(request)
+        }))
         .add_routes(service.api)
         .add_service(health_service)
         .add_service(reflection_v1)

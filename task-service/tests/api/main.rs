@@ -21,4 +21,5 @@ mod read_delete;
 mod recurrence;
 mod reminders;
 mod update;
+mod uploads;
 mod watch;
