@@ -5,7 +5,7 @@
 //! connection's opening or it is dropped (one that sends nothing too), a
 //! connection that sends nothing for [`IDLE_TIMEOUT`] closed (an HTTP/2 one
 //! between requests), and a graceful stop. Bodies are bounded where they
-//! are read (the webhooks' `read_body`).
+//! are read (the webhooks' `read_body`, which also bounds them together).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! One bound on the request bytes the gRPC port holds at once, over every
-//! connection. Each request is at most `MAX_REQUEST_BYTES`, and each
+//! One bound on the request bytes a port holds at once, over every
+//! connection: the gRPC port's request bodies here, the notifier's webhook
+//! bodies through [`Held`]. Each request is at most `MAX_REQUEST_BYTES`, and each
 //! connection carries at most `MAX_STREAMS_PER_CONNECTION` of them, but
 //! that only bounds a connection: a client that opens streams and sends
 //! most of a large message on each, then waits, had tonic buffer 512 MiB
@@ -56,15 +57,8 @@ impl RequestBudget {
         &self,
         request: http::Request<tonic::body::Body>,
     ) -> http::Request<tonic::body::Body> {
-        let budget = self.clone();
-        request.map(|inner| {
-            tonic::body::Body::new(Budgeted {
-                inner,
-                budget,
-                held: None,
-                held_bytes: 0,
-            })
-        })
+        let held = self.hold(MAX_HELD_PER_BODY);
+        request.map(|inner| tonic::body::Body::new(Budgeted { inner, held }))
     }
 
     /// Bytes not taken at the moment.
@@ -91,37 +85,59 @@ impl RequestBudget {
     }
 }
 
-/// A request body whose data frames hold their bytes of the budget.
-struct Budgeted {
-    inner: tonic::body::Body,
+/// What one request holds of a budget, given back when dropped.
+pub struct Held {
     budget: RequestBudget,
-    held: Option<OwnedSemaphorePermit>,
-    held_bytes: usize,
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: usize,
+    most: usize,
 }
 
-impl Budgeted {
-    /// Takes `bytes` more of the budget (up to this body's most); false when
-    /// the budget has not that many left.
-    fn take(&mut self, bytes: usize) -> bool {
-        let wanted = bytes.min(MAX_HELD_PER_BODY - self.held_bytes);
+impl RequestBudget {
+    /// A request's share, empty until it [`take`](Held::take)s; it counts
+    /// at most `most` bytes.
+    pub fn hold(&self, most: usize) -> Held {
+        Held {
+            budget: self.clone(),
+            permit: None,
+            bytes: 0,
+            most,
+        }
+    }
+}
+
+impl Held {
+    /// Takes `bytes` more of the budget (up to this request's most); false
+    /// when the budget has not that many left.
+    pub fn take(&mut self, bytes: usize) -> bool {
+        let wanted = bytes.min(self.most - self.bytes);
         if wanted == 0 {
             return true;
         }
+        let Ok(wanted_permits) = u32::try_from(wanted) else {
+            return false;
+        };
         let Ok(taken) = self
             .budget
             .room
             .clone()
-            .try_acquire_many_owned(wanted as u32)
+            .try_acquire_many_owned(wanted_permits)
         else {
             return false;
         };
-        self.held_bytes += wanted;
-        match &mut self.held {
-            Some(held) => held.merge(taken),
-            None => self.held = Some(taken),
+        self.bytes += wanted;
+        match &mut self.permit {
+            Some(permit) => permit.merge(taken),
+            None => self.permit = Some(taken),
         }
         true
     }
+}
+
+/// A request body whose data frames hold their bytes of the budget.
+struct Budgeted {
+    inner: tonic::body::Body,
+    held: Held,
 }
 
 impl Body for Budgeted {
@@ -138,8 +154,8 @@ impl Body for Budgeted {
             None => return Poll::Ready(None),
         };
         if let Some(data) = frame.data_ref() {
-            if !self.take(data.len()) {
-                return Poll::Ready(Some(Err(Box::new(self.budget.refusal()))));
+            if !self.held.take(data.len()) {
+                return Poll::Ready(Some(Err(Box::new(self.held.budget.refusal()))));
             }
         }
         Poll::Ready(Some(Ok(frame)))
@@ -192,6 +208,21 @@ mod tests {
 
         drop(first);
         assert_eq!(budget.available(), 100);
+    }
+
+    #[test]
+    fn a_share_counts_at_most_its_most_and_gives_it_back() {
+        let budget = RequestBudget::new(10);
+        let mut first = budget.hold(4);
+        assert!(first.take(3));
+        assert!(first.take(3), "past its most, a share takes nothing");
+        assert_eq!(budget.available(), 6);
+        let mut second = budget.hold(100);
+        assert!(!second.take(7));
+        assert!(second.take(6));
+        assert_eq!(budget.available(), 0);
+        drop((first, second));
+        assert_eq!(budget.available(), 10);
     }
 
     #[tokio::test]

@@ -160,6 +160,9 @@ impl Application {
                 twilio_auth_token: settings.twilio_auth_token.clone(),
                 public_url: settings.public_url.clone(),
                 inbound: inbound_wake,
+                bodies: todogenie_common::request_budget::RequestBudget::new(
+                    crate::webhooks::MAX_BODY_BYTES_IN_FLIGHT,
+                ),
             },
         );
         tracing::info!(provider = ?settings.provider(), "sending through");

@@ -10,9 +10,12 @@ pub(crate) mod whatsapp;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
+
+use todogenie_common::request_budget::{Held, RequestBudget};
 
 use crate::config::Secret;
 use crate::domain::ReportKind;
@@ -29,6 +32,8 @@ pub(crate) struct WebhookState {
     pub public_url: Option<String>,
     /// Wakes the inbound worker.
     pub inbound: Arc<Notify>,
+    /// What the bodies being read hold, together ([`MAX_BODY_BYTES_IN_FLIGHT`]).
+    pub bodies: RequestBudget,
 }
 
 pub(crate) fn router(state: WebhookState) -> Router {
@@ -54,20 +59,64 @@ pub(crate) fn router(state: WebhookState) -> Router {
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A body must arrive within this, or the connection is dropped.
 pub(crate) const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Webhook body bytes held at once, over every connection: 64 of the
+/// largest. The port's 1,024 connections may each carry 200 HTTP/2 streams
+/// (hyper's default), so a body's own bound alone allowed 200 GiB.
+pub(crate) const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * MAX_BODY_BYTES;
+/// How long a provider refused for want of room is asked to wait.
+const RETRY_AFTER_SECS: &str = "1";
 
 /// The raw body, at most [`MAX_BODY_BYTES`] (413) within [`BODY_TIMEOUT`]
-/// (408): what the signature is checked over, before anything is parsed.
-pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, StatusCode> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => {
-            metrics::counter!("webhooks_refused_total", "reason" => "too_large").increment(1);
-            Err(StatusCode::PAYLOAD_TOO_LARGE)
+/// (408): what the signature is checked over, before anything is parsed;
+/// a broken one 400. Its bytes are held of `budget` while the caller keeps the [`Held`]; when
+/// the budget is spent, 503 with `Retry-After` (the providers deliver again).
+pub(crate) async fn read_body(
+    budget: &RequestBudget,
+    body: axum::body::Body,
+) -> Result<(axum::body::Bytes, Held), Response> {
+    use axum::response::IntoResponse as _;
+    use http_body_util::BodyExt as _;
+    let refused = |status: StatusCode, reason: &'static str| {
+        metrics::counter!("webhooks_refused_total", "reason" => reason).increment(1);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            (
+                status,
+                [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS)],
+            )
+                .into_response()
+        } else {
+            status.into_response()
         }
-        Err(_) => {
-            metrics::counter!("webhooks_refused_total", "reason" => "too_slow").increment(1);
-            Err(StatusCode::REQUEST_TIMEOUT)
+    };
+    let mut held = budget.hold(MAX_BODY_BYTES);
+    let read = async {
+        let mut body = body;
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(refused(StatusCode::BAD_REQUEST, "broken"));
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > MAX_BODY_BYTES {
+                return Err(refused(StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+            }
+            if !held.take(data.len()) {
+                tracing::warn!(
+                    limit = MAX_BODY_BYTES_IN_FLIGHT,
+                    "refused a webhook: the bodies being received hold the most bytes the port holds"
+                );
+                return Err(refused(StatusCode::SERVICE_UNAVAILABLE, "request_bytes"));
+            }
+            bytes.extend_from_slice(&data);
         }
+        Ok(axum::body::Bytes::from(bytes))
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => Ok((bytes, held)),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(refused(StatusCode::REQUEST_TIMEOUT, "too_slow")),
     }
 }
 

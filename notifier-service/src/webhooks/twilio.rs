@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
@@ -71,8 +71,10 @@ pub(crate) async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> impl IntoResponse {
-    let twiml = |status: StatusCode| (status, [(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML);
+) -> Response {
+    let twiml = |status: StatusCode| {
+        (status, [(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response()
+    };
     let (Some(token), Some(public_url)) = (&state.twilio_auth_token, &state.public_url) else {
         return twiml(StatusCode::UNAUTHORIZED);
     };
@@ -85,11 +87,12 @@ pub(crate) async fn receive(
         .and_then(|h| STANDARD.decode(h).ok())
         .is_none_or(|mac| mac.len() != 20)
     {
-        return refuse_signature();
+        return refuse_signature().into_response();
     }
-    let body = match super::read_body(body).await {
-        Ok(body) => body,
-        Err(status) => return twiml(status),
+    // Held until answered: the body's bytes count against the port's budget.
+    let (body, _held) = match super::read_body(&state.bodies, body).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     if body.iter().filter(|&&b| b == b'&').count() >= MAX_FIELDS {
         return twiml(StatusCode::PAYLOAD_TOO_LARGE);
@@ -99,7 +102,7 @@ pub(crate) async fn receive(
     };
     let url = format!("{}/webhooks/twilio", public_url.trim_end_matches('/'));
     if !signature_valid(token.expose(), &url, &params, header) {
-        return refuse_signature();
+        return refuse_signature().into_response();
     }
     match parse(&params) {
         Ok(reports) => twiml(record(&state, reports).await),

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -64,22 +65,26 @@ pub(crate) async fn receive(
     State(state): State<WebhookState>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> StatusCode {
+) -> Response {
     let Some(secret) = &state.app_secret else {
-        return StatusCode::UNAUTHORIZED;
+        return StatusCode::UNAUTHORIZED.into_response();
     };
-    let body = match super::read_body(body).await {
-        Ok(body) => body,
-        Err(status) => return status,
-    };
+    // A request without a well-formed signature (`sha256=` and 64 hex
+    // digits) is refused before its body is read.
     let header = headers
         .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.strip_prefix("sha256=").is_some_and(|hex| hex.len() == 64));
+    if header.is_none() {
+        return refuse_signature();
+    }
+    // Held until answered: the body's bytes count against the port's budget.
+    let (body, _held) = match super::read_body(&state.bodies, body).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
     if !signature_valid(secret.expose().as_bytes(), &body, header) {
-        metrics::counter!("webhooks_refused_total", "provider" => "meta", "reason" => "signature")
-            .increment(1);
-        tracing::warn!("refused a WhatsApp webhook with a missing or wrong signature");
-        return StatusCode::UNAUTHORIZED;
+        return refuse_signature();
     }
     let reports = match parse(&body) {
         Ok(reports) => reports,
@@ -87,10 +92,17 @@ pub(crate) async fn receive(
             metrics::counter!("webhooks_refused_total", "provider" => "meta", "reason" => "shape")
                 .increment(1);
             tracing::warn!(error = %e, "refused a signed WhatsApp webhook that is not the Cloud API's shape");
-            return StatusCode::BAD_REQUEST;
+            return StatusCode::BAD_REQUEST.into_response();
         }
     };
-    record(&state, reports).await
+    record(&state, reports).await.into_response()
+}
+
+fn refuse_signature() -> Response {
+    metrics::counter!("webhooks_refused_total", "provider" => "meta", "reason" => "signature")
+        .increment(1);
+    tracing::warn!("refused a WhatsApp webhook with a missing or wrong signature");
+    StatusCode::UNAUTHORIZED.into_response()
 }
 
 #[derive(Deserialize)]

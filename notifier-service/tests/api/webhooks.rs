@@ -235,7 +235,7 @@ async fn an_oversized_or_slow_webhook_is_refused_while_a_normal_one_is_answered(
     slow_body
         .write_all(
             b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: notifier\r\nContent-Length: 100\r\n\
-              X-Hub-Signature-256: sha256=00\r\n\r\n{\"object\"",
+              X-Hub-Signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000\r\n\r\n{\"object\"",
         )
         .await
         .unwrap();
@@ -466,4 +466,76 @@ async fn a_report_with_an_id_too_long_to_record_is_left_out_alone() {
         .await
         .unwrap();
     assert_eq!(recorded, 1);
+}
+
+/// Webhook bodies held at once are bounded over the whole port: clients that
+/// send most of a 1 MiB body on many connections and then wait fill the
+/// budget, and the next is answered 503 with Retry-After at once (before,
+/// each was held for its 10 s, 200 streams a connection); once they go, a
+/// webhook is recorded again. A body without a well-formed signature header
+/// is refused before it is read.
+#[tokio::test]
+async fn stalled_webhook_bodies_hold_at_most_the_ports_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pair = spawn_pair().await;
+    pair.contact("alice", PHONE).await;
+    let addr = pair.notifier().http_addr;
+
+    let mut unsigned = tokio::net::TcpStream::connect(addr).await.unwrap();
+    unsigned
+        .write_all(
+            b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: notifier\r\nContent-Length: 1000\r\n\
+              X-Hub-Signature-256: sha256=00\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), unsigned.read(&mut answer))
+        .await
+        .expect("a malformed signature waited for its body")
+        .unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+
+    let body = vec![b' '; 1_000_000];
+    let head = format!(
+        "POST /webhooks/whatsapp HTTP/1.1\r\nHost: notifier\r\nContent-Length: {}\r\n\
+         X-Hub-Signature-256: sha256={}\r\n\r\n",
+        1024 * 1024,
+        "0".repeat(64)
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..70 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        stalled.push(stream);
+    }
+    let answers = stalled.iter_mut().map(|stream| {
+        Box::pin(async move {
+            let mut answer = vec![0; 256];
+            let n = stream.read(&mut answer).await.unwrap();
+            String::from_utf8_lossy(&answer[..n]).into_owned()
+        })
+    });
+    let (first, _, _) =
+        tokio::time::timeout(Duration::from_secs(8), futures::future::select_all(answers))
+            .await
+            .expect("no body was refused: every one was held");
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+    assert!(
+        first.to_ascii_lowercase().contains("retry-after: 1"),
+        "{first}"
+    );
+
+    drop(stalled);
+    crate::helpers::poll(
+        Duration::from_secs(10),
+        "a webhook recorded after the stalled bodies went",
+        || async { pair.standin.user_writes(DIGITS, "hello").await == 200 },
+    )
+    .await;
 }
