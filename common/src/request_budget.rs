@@ -1,14 +1,15 @@
 //! One bound on the request bytes a port holds at once, over every
-//! connection: the gRPC port's request bodies here, the notifier's webhook
-//! bodies through [`Held`]. Each request is at most `MAX_REQUEST_BYTES`, and each
-//! connection carries at most `MAX_STREAMS_PER_CONNECTION` of them, but
-//! that only bounds a connection: a client that opens streams and sends
-//! most of a large message on each, then waits, had tonic buffer 512 MiB
-//! per connection until the RPC timeout, and a few connections would have
-//! taken the machine's memory. Here every request body takes its bytes from
-//! one budget as they arrive and gives them back when it is dropped (tonic
-//! drops a unary request's body once its message is decoded); a body that
-//! finds the budget spent fails with `RESOURCE_EXHAUSTED`, naming the limit.
+//! connection: the gRPC port's request bodies here ([`RequestBudget::count`]),
+//! the notifier's webhook bodies through a [`Held`] share. Each request is
+//! at most `MAX_REQUEST_BYTES`, and each connection carries at most
+//! `MAX_STREAMS_PER_CONNECTION` of them, but that only bounds a connection:
+//! a client that opens streams and sends most of a large message on each,
+//! then waits, had tonic buffer 512 MiB per connection until the RPC
+//! timeout, and a few connections would have taken the machine's memory.
+//! Here every request body takes its bytes from one budget as they arrive
+//! and gives them back when it is dropped (tonic drops a unary request's
+//! body once its message is decoded); a body that finds the budget spent
+//! fails with `RESOURCE_EXHAUSTED`, naming the limit.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -61,6 +62,17 @@ impl RequestBudget {
         request.map(|inner| tonic::body::Body::new(Budgeted { inner, held }))
     }
 
+    /// A request's share, empty until it [`take`](Held::take)s; it counts
+    /// at most `most` bytes.
+    pub fn hold(&self, most: usize) -> Held {
+        Held {
+            budget: self.clone(),
+            permit: None,
+            bytes: 0,
+            most,
+        }
+    }
+
     /// Bytes not taken at the moment.
     pub fn available(&self) -> usize {
         self.room.available_permits()
@@ -91,19 +103,6 @@ pub struct Held {
     permit: Option<OwnedSemaphorePermit>,
     bytes: usize,
     most: usize,
-}
-
-impl RequestBudget {
-    /// A request's share, empty until it [`take`](Held::take)s; it counts
-    /// at most `most` bytes.
-    pub fn hold(&self, most: usize) -> Held {
-        Held {
-            budget: self.clone(),
-            permit: None,
-            bytes: 0,
-            most,
-        }
-    }
 }
 
 impl Held {

@@ -67,9 +67,10 @@ pub(crate) const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * MAX_BODY_BYTES;
 const RETRY_AFTER_SECS: &str = "1";
 
 /// The raw body, at most [`MAX_BODY_BYTES`] (413) within [`BODY_TIMEOUT`]
-/// (408): what the signature is checked over, before anything is parsed;
-/// a broken one 400. Its bytes are held of `budget` while the caller keeps the [`Held`]; when
-/// the budget is spent, 503 with `Retry-After` (the providers deliver again).
+/// (408), a broken one 400: what the signature is checked over, before
+/// anything is parsed. Its bytes are held of `budget` while the caller keeps
+/// the [`Held`]; when the budget is spent, 503 with `Retry-After` (the
+/// providers deliver again).
 pub(crate) async fn read_body(
     budget: &RequestBudget,
     body: axum::body::Body,
