@@ -253,16 +253,13 @@ async fn an_oversized_or_slow_webhook_is_refused_while_a_normal_one_is_answered(
         "{:?}",
         String::from_utf8_lossy(&buf)
     );
-    let mut answer = vec![0; 64];
-    let n = tokio::time::timeout(Duration::from_secs(20), slow_body.read(&mut answer))
-        .await
-        .expect("the server answers a body that never arrives")
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&answer[..n])
-    );
+    let answer = first_answer(
+        &mut slow_body,
+        Duration::from_secs(20),
+        "the server answers a body that never arrives",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
 #[tokio::test]
@@ -476,7 +473,7 @@ async fn a_report_with_an_id_too_long_to_record_is_left_out_alone() {
 /// is refused before it is read.
 #[tokio::test]
 async fn stalled_webhook_bodies_hold_at_most_the_ports_budget() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let pair = spawn_pair().await;
     pair.contact("alice", PHONE).await;
     let addr = pair.notifier().http_addr;
@@ -489,16 +486,13 @@ async fn stalled_webhook_bodies_hold_at_most_the_ports_budget() {
         )
         .await
         .unwrap();
-    let mut answer = vec![0; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), unsigned.read(&mut answer))
-        .await
-        .expect("a malformed signature waited for its body")
-        .unwrap();
-    assert!(
-        answer[..n].starts_with(b"HTTP/1.1 401"),
-        "{}",
-        String::from_utf8_lossy(&answer[..n])
-    );
+    let answer = first_answer(
+        &mut unsigned,
+        Duration::from_secs(5),
+        "a malformed signature waited for its body",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 
     let body = vec![b' '; 1_000_000];
     let head = format!(
@@ -514,13 +508,10 @@ async fn stalled_webhook_bodies_hold_at_most_the_ports_budget() {
         stream.write_all(&body).await.unwrap();
         stalled.push(stream);
     }
-    let answers = stalled.iter_mut().map(|stream| {
-        Box::pin(async move {
-            let mut answer = vec![0; 256];
-            let n = stream.read(&mut answer).await.unwrap();
-            String::from_utf8_lossy(&answer[..n]).into_owned()
-        })
-    });
+    // (The timeout below is the one that counts.)
+    let answers = stalled
+        .iter_mut()
+        .map(|stream| Box::pin(first_answer(stream, Duration::from_secs(60), "an answer")));
     let (first, _, _) =
         tokio::time::timeout(Duration::from_secs(8), futures::future::select_all(answers))
             .await
@@ -538,4 +529,20 @@ async fn stalled_webhook_bodies_hold_at_most_the_ports_budget() {
         || async { pair.standin.user_writes(DIGITS, "hello").await == 200 },
     )
     .await;
+}
+
+/// The start of what the server first sends on `stream`, within `within`
+/// (else a panic saying what was `waited_for`).
+async fn first_answer(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+    waited_for: &str,
+) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut answer = vec![0; 256];
+    let n = tokio::time::timeout(within, stream.read(&mut answer))
+        .await
+        .expect(waited_for)
+        .unwrap();
+    String::from_utf8_lossy(&answer[..n]).into_owned()
 }
