@@ -88,6 +88,10 @@ struct Args {
     /// --events: outbox rows for the relay-against-bare-publisher run.
     #[arg(long, default_value_t = 50_000)]
     relay_events: u64,
+    /// --events: rounds of the relay against the bare publisher, alternating
+    /// which goes first (the median ratio is the figure).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    relay_rounds: u32,
     /// RabbitMQ for --events.
     #[arg(
         long,
@@ -206,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
             steady_seconds: args.steady_seconds,
             burst: args.burst,
             relay_events: args.relay_events,
+            relay_rounds: args.relay_rounds,
         };
         println!("# task-bench --events, {} cores", num_cores());
         events::run(&pool, &event_args).await?;
