@@ -110,9 +110,10 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
     let mut ratios = Vec::new();
     let mut bare_rates = Vec::new();
     for round in 0..args.relay_rounds {
+        let relay_first = round % 2 == 0;
         let mut relay_rate = 0.0;
         let mut bare_rate = 0.0;
-        for relay_turn in [round % 2 == 0, round % 2 == 1] {
+        for relay_turn in [relay_first, !relay_first] {
             sink.purge().await?;
             if relay_turn {
                 relay_rate = relay_throughput(pool, args.relay_events, &payload).await?;
@@ -138,7 +139,7 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
             payload.len(),
             round + 1,
             args.relay_rounds,
-            if round % 2 == 0 { "relay" } else { "bare" },
+            if relay_first { "relay" } else { "bare" },
         );
         ratios.push(relay_rate / bare_rate);
         bare_rates.push(bare_rate);
@@ -148,11 +149,11 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
     println!(
         "relay/bare median of {} rounds = {:.2}   (lowest {:.2}, highest {:.2})",
         ratios.len(),
-        median(&ratios),
+        percentile(&ratios, 50.0),
         ratios.first().copied().unwrap_or(0.0),
         ratios.last().copied().unwrap_or(0.0),
     );
-    let bare_rate = median(&bare_rates);
+    let bare_rate = percentile(&bare_rates, 50.0);
     println!(
         "burst against (c)'s median bare rate: {:.2} s for {} = {:.2} x",
         args.burst as f64 / bare_rate,
@@ -160,16 +161,6 @@ pub async fn run(pool: &PgPool, args: &EventArgs) -> anyhow::Result<()> {
         burst_seconds / (args.burst as f64 / bare_rate)
     );
     Ok(())
-}
-
-/// The middle of `sorted` (the mean of the two middle values for an even
-/// count); 0 for none.
-fn median(sorted: &[f64]) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
