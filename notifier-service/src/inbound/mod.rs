@@ -1,12 +1,13 @@
 //! Acting on what webhooks recorded: status reports move notifications
 //! forward, Done and Snooze call task-service (`press`), STOP and START opt
 //! the contact out and in with a short confirmation, and what a person
-//! writes is answered (`talk`). Each report is claimed with a lease and
+//! writes is answered (`talk`, `today`). Each report is claimed with a lease and
 //! finished once acted on, so a crash or an unreachable task-service delays
 //! an action but never loses it.
 
 mod press;
 mod talk;
+mod today;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,20 +1,20 @@
 //! Talking to TodoGenie: what a confirmed contact writes to the business
 //! number, answered inside the window it opened. `help` and `?` list what
 //! can be sent; `today` and `list` show the open tasks due today or
-//! overdue as a list to pick from; `undo` (or the *Undo* button) deletes the
+//! overdue as a list to pick from (`today`); `undo` (or the *Undo* button) deletes the
 //! task a message just made; anything else becomes a task
 //! (`domain::phrase` reads it), made through task-service with the message
 //! id as `request_id`, so a webhook delivered twice makes one task. A
 //! number with no confirmed contact gets one short answer a day.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use todogenie_proto::v1 as pb;
 
 use super::{InboundWorker, ACTION_TRIES};
 use crate::delivery::compose::{local_time, truncate};
 use crate::domain::phrase::{self, Dialect, Due, Priority, Said};
 use crate::domain::{Contact, PhoneNumber, WhatsAppStatus};
-use crate::providers::{ListRow, Message};
+use crate::providers::Message;
 use crate::store::inbound::{self, Pending};
 use crate::store::{contacts, numbers};
 use crate::task_client::Failure;
@@ -27,10 +27,8 @@ the task just added, STOP to stop reminders here, START to get them again.";
 /// What a number with no confirmed contact hears, at most once a day.
 const NOT_LINKED: &str = "This number is not linked to a TodoGenie account. \
 If you asked for reminders here, reply START.";
-/// Rows in the `today` list (WhatsApp's limit is 10).
-const LIST_ROWS: i32 = 10;
 /// Interactive message bodies may be at most 1,024 characters.
-const MAX_BODY: usize = 1024;
+pub(super) const MAX_BODY: usize = 1024;
 /// Tasks one number may make by message in an hour: far more than a person
 /// types, and a bound on a script behind a confirmed number (the service
 /// token skips task-service's per-user rate and quota).
@@ -66,7 +64,10 @@ impl InboundWorker {
 
     /// The contact a number speaks for: its confirmed one (the first by
     /// user id, if several users confirmed one number).
-    async fn talking_contact(&self, from: &PhoneNumber) -> anyhow::Result<Option<Contact>> {
+    pub(super) async fn talking_contact(
+        &self,
+        from: &PhoneNumber,
+    ) -> anyhow::Result<Option<Contact>> {
         let mut contacts: Vec<Contact> = contacts::for_number(&self.pool, from)
             .await?
             .into_iter()
@@ -77,7 +78,11 @@ impl InboundWorker {
     }
 
     /// No task for a number no confirmed contact has; one answer a day.
-    async fn stranger(&self, report: &Pending, from: &PhoneNumber) -> anyhow::Result<()> {
+    pub(super) async fn stranger(
+        &self,
+        report: &Pending,
+        from: &PhoneNumber,
+    ) -> anyhow::Result<()> {
         // A number some user typed in may just have been sent its
         // confirmation request: its 6-second slot first.
         if !self.slot(report, from).await? {
@@ -101,7 +106,7 @@ impl InboundWorker {
     }
 
     /// Sends `message` once the recipient's slot is free, then finishes.
-    async fn reply(
+    pub(super) async fn reply(
         &self,
         report: &Pending,
         to: &PhoneNumber,
@@ -114,7 +119,7 @@ impl InboundWorker {
     }
 
     /// task-service cannot be asked now: again later, a bounded number of times.
-    async fn retry_later(&self, report: &Pending, why: &str) -> anyhow::Result<()> {
+    pub(super) async fn retry_later(&self, report: &Pending, why: &str) -> anyhow::Result<()> {
         if report.attempts >= ACTION_TRIES {
             tracing::error!(why, "gave up on a message: task-service unreachable");
             return inbound::finish(
@@ -196,97 +201,6 @@ impl InboundWorker {
         self.answer(report, from, &answer, None).await
     }
 
-    /// `today`: the open tasks due today or overdue, as a list.
-    async fn today(
-        &self,
-        report: &Pending,
-        from: &PhoneNumber,
-        contact: &Contact,
-    ) -> anyhow::Result<()> {
-        let now = report.receive_time;
-        let tasks = match self
-            .tasks
-            .open_due_before(
-                contact.spec.user.as_str(),
-                end_of_day(contact, now),
-                LIST_ROWS,
-            )
-            .await
-        {
-            Ok(tasks) => tasks,
-            Err(Failure::Retry(why)) => return self.retry_later(report, &why).await,
-            Err(Failure::Refused(why)) => {
-                tracing::warn!(why, "task-service refused the today list");
-                return inbound::finish(&self.pool, &report.key, Some("refused by task-service"))
-                    .await;
-            }
-        };
-        if tasks.is_empty() {
-            return self
-                .reply(report, from, text_message("Nothing is due today."))
-                .await;
-        }
-        let rows = tasks
-            .iter()
-            .map(|task| ListRow {
-                id: format!("task:{}", task.id),
-                title: truncate(&task.title, 24),
-                description: truncate(&due_words(task, contact, now), 72),
-            })
-            .collect::<Vec<_>>();
-        let body = match rows.len() {
-            1 => "1 open task is due today or overdue.".to_owned(),
-            n if n == LIST_ROWS as usize => {
-                format!("The first {n} open tasks due today or overdue.")
-            }
-            n => format!("{n} open tasks are due today or overdue."),
-        };
-        let list = Message::List {
-            body,
-            button: "Tasks".into(),
-            rows,
-        };
-        self.reply(report, from, list).await
-    }
-
-    /// A row picked from the list: that task's *Done* and *Snooze 1h*.
-    pub(super) async fn pick(&self, report: &Pending) -> anyhow::Result<()> {
-        let (Some(from), Some(task_id)) = (&report.from_number, &report.reference) else {
-            return inbound::finish(
-                &self.pool,
-                &report.key,
-                Some("a pick without a sender or row"),
-            )
-            .await;
-        };
-        let Some(contact) = self.talking_contact(from).await? else {
-            return self.stranger(report, from).await;
-        };
-        let task = match self.own_task(&contact, task_id).await {
-            Ok(Some(task)) => task,
-            Ok(None) => {
-                return self
-                    .reply(report, from, text_message("That task is gone."))
-                    .await;
-            }
-            Err(why) => return self.retry_later(report, &why).await,
-        };
-        let body = truncate(
-            &format!(
-                "{}\n{}",
-                task.title,
-                due_words(&task, &contact, report.receive_time)
-            ),
-            MAX_BODY,
-        );
-        let buttons = Message::Interactive {
-            body,
-            done_id: format!("task-done:{}", task.id),
-            snooze_id: format!("task-snooze:{}", task.id),
-        };
-        self.reply(report, from, buttons).await
-    }
-
     /// The *Undo* button under an answer.
     pub(super) async fn undo(&self, report: &Pending) -> anyhow::Result<()> {
         let (Some(from), Some(task_id)) = (&report.from_number, &report.reference) else {
@@ -337,7 +251,11 @@ impl InboundWorker {
 
     /// The task, if it exists and is the contact's own (another user's is
     /// as good as gone); `Err` when task-service cannot say now.
-    async fn own_task(&self, contact: &Contact, task_id: &str) -> Result<Option<pb::Task>, String> {
+    pub(super) async fn own_task(
+        &self,
+        contact: &Contact,
+        task_id: &str,
+    ) -> Result<Option<pb::Task>, String> {
         match self.tasks.get(task_id).await {
             Ok(task) if task.owner == contact.spec.user.as_str() => Ok(Some(task)),
             Ok(_) | Err(Failure::Refused(_)) => Ok(None),
@@ -346,7 +264,7 @@ impl InboundWorker {
     }
 }
 
-fn text_message(body: &str) -> Message {
+pub(super) fn text_message(body: &str) -> Message {
     Message::Text { body: body.into() }
 }
 
@@ -385,7 +303,7 @@ fn new_task(said: &Said, contact: &Contact) -> pb::Task {
     }
 }
 
-fn timestamp(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+pub(super) fn timestamp(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, 0))
 }
 
@@ -413,28 +331,4 @@ fn understood(task: &pb::Task, said: &Said, contact: &Contact) -> String {
         lines.push(format!("Repeats: {}", repeat.describe()));
     }
     lines.join("\n")
-}
-
-/// A list row's description: when the task is due, or since when overdue.
-fn due_words(task: &pb::Task, contact: &Contact, now: DateTime<Utc>) -> String {
-    match timestamp(task.due_time.as_ref()) {
-        Some(due) if due < now => format!("Overdue since {}", local_time(contact, due)),
-        Some(due) => format!("Due {}", local_time(contact, due)),
-        None => "No due time".into(),
-    }
-}
-
-/// The end of the contact's day that holds `now` (the first instant of the
-/// next day, or an hour later where midnight does not exist).
-fn end_of_day(contact: &Contact, now: DateTime<Utc>) -> DateTime<Utc> {
-    let zone = contact.spec.zone.0;
-    let tomorrow = now.with_timezone(&zone).date_naive() + Duration::days(1);
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("midnight is a time");
-    zone.from_local_datetime(&midnight)
-        .earliest()
-        .or_else(|| {
-            zone.from_local_datetime(&(midnight + Duration::hours(1)))
-                .earliest()
-        })
-        .map_or(now + Duration::days(1), |t| t.with_timezone(&Utc))
 }

@@ -14,4 +14,6 @@ mod retention;
 mod secrets;
 mod senders;
 mod talk;
+mod today;
+mod webhook_bounds;
 mod webhooks;

@@ -1,7 +1,6 @@
 //! Talking to TodoGenie, end to end: a message becomes one task (however
 //! often its webhook comes), the answer says what was understood and Undo
-//! deletes it; `today` lists exactly today's and overdue open tasks and a
-//! picked row's Done completes it; strangers get no task and one answer a day;
+//! deletes it (`today` has the list); strangers get no task and one answer a day;
 //! an answer WhatsApp did not take is sent again, and only the answer; a
 //! message whose action failed is tried again soon, holding back no other.
 
@@ -15,11 +14,11 @@ use todogenie_standin::{Fault, Sent};
 
 use crate::helpers::{poll, spawn_end_to_end, Pair, Tasks};
 
-const PHONE: &str = "+14155550123";
-const DIGITS: &str = "14155550123";
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const PHONE: &str = "+14155550123";
+pub(crate) const DIGITS: &str = "14155550123";
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-async fn tasks_of(tasks: &mut Tasks) -> Vec<pb::Task> {
+pub(crate) async fn tasks_of(tasks: &mut Tasks) -> Vec<pb::Task> {
     tasks
         .list_tasks(pb::ListTasksRequest::default())
         .await
@@ -29,7 +28,7 @@ async fn tasks_of(tasks: &mut Tasks) -> Vec<pb::Task> {
 }
 
 /// What went to `digits` that is not a reminder or a mark-read: the answers.
-fn answers(pair: &Pair, digits: &str, kind: &str) -> Vec<Sent> {
+pub(crate) fn answers(pair: &Pair, digits: &str, kind: &str) -> Vec<Sent> {
     pair.standin
         .sent_to(digits)
         .into_iter()
@@ -37,7 +36,7 @@ fn answers(pair: &Pair, digits: &str, kind: &str) -> Vec<Sent> {
         .collect()
 }
 
-async fn wait_answers(pair: &Pair, digits: &str, kind: &str, n: usize) -> Vec<Sent> {
+pub(crate) async fn wait_answers(pair: &Pair, digits: &str, kind: &str, n: usize) -> Vec<Sent> {
     poll(WAIT, &format!("{n} {kind} answer(s)"), || async {
         answers(pair, digits, kind).len() >= n
     })
@@ -45,7 +44,7 @@ async fn wait_answers(pair: &Pair, digits: &str, kind: &str, n: usize) -> Vec<Se
     answers(pair, digits, kind)
 }
 
-fn body_text(sent: &Sent) -> String {
+pub(crate) fn body_text(sent: &Sent) -> String {
     let body = &sent.body;
     body["interactive"]["body"]["text"]
         .as_str()
@@ -54,7 +53,7 @@ fn body_text(sent: &Sent) -> String {
         .to_owned()
 }
 
-fn first_button_id(sent: &Sent) -> String {
+pub(crate) fn first_button_id(sent: &Sent) -> String {
     sent.body["interactive"]["action"]["buttons"][0]["reply"]["id"]
         .as_str()
         .unwrap()
@@ -62,7 +61,7 @@ fn first_button_id(sent: &Sent) -> String {
 }
 
 /// Inbound messages (not status reports) acted on.
-async fn inbound_done(pair: &Pair) -> i64 {
+pub(crate) async fn inbound_done(pair: &Pair) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM inbound WHERE done_time IS NOT NULL AND kind <> 'status'",
     )
@@ -169,146 +168,6 @@ async fn undo_deletes_the_task_by_button_or_by_word() {
     assert_eq!(pair.standin.user_writes(DIGITS, "undo").await, 200);
     let texts = wait_answers(&pair, DIGITS, "text", 3).await;
     assert_eq!(body_text(&texts[2]), "Nothing to undo.");
-}
-
-async fn create(tasks: &mut Tasks, title: &str, due: Option<chrono::DateTime<Utc>>) -> pb::Task {
-    tasks
-        .create_task(pb::CreateTaskRequest {
-            task: Some(pb::Task {
-                title: title.into(),
-                due_time: due.map(|d| prost_types::Timestamp {
-                    seconds: d.timestamp(),
-                    nanos: 0,
-                }),
-                ..pb::Task::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("CreateTask")
-        .into_inner()
-}
-
-#[tokio::test]
-async fn today_lists_todays_and_overdue_open_tasks_and_a_picked_rows_done_completes_it() {
-    let pair = spawn_end_to_end().await;
-    pair.contact("alice", PHONE).await;
-    let mut alice = pair.tasks_client("alice").await;
-    let mut bob = pair.tasks_client("bob").await;
-    let now = Utc::now();
-    let midnight = Berlin
-        .from_local_datetime(
-            &(now.with_timezone(&Berlin).date_naive() + chrono::Duration::days(1))
-                .and_hms_opt(0, 0, 0)
-                .unwrap(),
-        )
-        .earliest()
-        .unwrap()
-        .with_timezone(&Utc);
-    let overdue = create(
-        &mut alice,
-        "overdue rent",
-        Some(now - chrono::Duration::hours(30)),
-    )
-    .await;
-    let later_today = create(
-        &mut alice,
-        "a title longer than twenty-four characters",
-        Some(now + (midnight - now) / 2),
-    )
-    .await;
-    create(
-        &mut alice,
-        "tomorrow's",
-        Some(midnight + chrono::Duration::hours(1)),
-    )
-    .await;
-    create(&mut alice, "someday", None).await;
-    let done = create(
-        &mut alice,
-        "done already",
-        Some(now - chrono::Duration::hours(1)),
-    )
-    .await;
-    alice
-        .complete_task(pb::CompleteTaskRequest {
-            id: done.id.clone(),
-        })
-        .await
-        .unwrap();
-    create(
-        &mut bob,
-        "bob's today",
-        Some(now - chrono::Duration::minutes(5)),
-    )
-    .await;
-
-    assert_eq!(pair.standin.user_writes(DIGITS, "Today").await, 200);
-    let list = wait_answers(&pair, DIGITS, "interactive", 1).await;
-    let interactive = &list[0].body["interactive"];
-    assert_eq!(interactive["type"], "list");
-    let rows = interactive["action"]["sections"][0]["rows"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(
-        ids,
-        [
-            format!("task:{}", overdue.id),
-            format!("task:{}", later_today.id)
-        ]
-    );
-    assert_eq!(rows[1]["title"].as_str().unwrap().chars().count(), 24);
-    assert!(rows[0]["description"]
-        .as_str()
-        .unwrap()
-        .starts_with("Overdue since"));
-
-    assert_eq!(pair.standin.user_picks(DIGITS, ids[0]).await, 200);
-    let buttons = wait_answers(&pair, DIGITS, "interactive", 2).await;
-    assert!(body_text(&buttons[1]).starts_with("overdue rent"));
-    let done_id = first_button_id(&buttons[1]);
-    assert_eq!(done_id, format!("task-done:{}", overdue.id));
-    assert_eq!(
-        pair.standin.user_presses(DIGITS, &done_id, false).await,
-        200
-    );
-    let reaction = wait_answers(&pair, DIGITS, "reaction", 1).await;
-    assert_eq!(reaction[0].body["reaction"]["emoji"], "✅");
-    let task = alice
-        .get_task(pb::GetTaskRequest {
-            id: overdue.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(task.state(), pb::TaskState::Completed);
-    // Another number cannot act on alice's task by naming it.
-    pair.contact("mallory", "+14155550166").await;
-    let mut reader = pair.tasks_client("alice").await;
-    assert_eq!(
-        pair.standin
-            .user_presses(
-                "14155550166",
-                &format!("task-done:{}", later_today.id),
-                false
-            )
-            .await,
-        200
-    );
-    poll(WAIT, "mallory's press handled", || async {
-        inbound_done(&pair).await >= 4
-    })
-    .await;
-    let untouched = reader
-        .get_task(pb::GetTaskRequest {
-            id: later_today.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(untouched.state(), pb::TaskState::Pending);
 }
 
 #[tokio::test]

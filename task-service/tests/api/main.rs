@@ -12,6 +12,7 @@ mod hostile;
 mod lifecycle;
 mod limits;
 mod list;
+mod list_access;
 mod list_scan;
 mod long_text;
 mod next_reminder;

@@ -17,8 +17,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod events;
 mod h2load;
 mod load;
+mod open_loop;
 mod pgbench;
 mod seed;
+mod stats;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -148,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
     let database_url = format!("{}/{}", args.postgres_url, args.database);
     if args.pgbench_only {
         if let Some(rate) = args.paced_rate {
-            return pgbench_paced(&args, &database_url, rate).await;
+            return open_loop::pgbench_beside_log(&args, &database_url, rate).await;
         }
         let tps = pgbench::create_task_tps(&database_url, args.clients, args.seconds).await?;
         println!(
@@ -284,7 +286,7 @@ async fn grow(
     target: &load::Target,
     pool: &sqlx::PgPool,
     size: u64,
-    small: &[(String, load::Stats)],
+    small: &[(String, stats::Stats)],
     empty_create: Option<f64>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(size > args.seed_tasks, "--grow-to must exceed --seed-tasks");
@@ -336,66 +338,15 @@ async fn rpc_and_pgbench(
     if args.paced {
         // The baseline first, at the same rate in the same run.
         let rate = args.paced_rate.unwrap_or(pg / 2.0);
-        let baseline = pgbench_open_loop(args, database_url, rate).await?;
-        let duration = duration + PACED_WARM_UP;
+        let baseline = open_loop::pgbench(args, database_url, rate).await?;
+        let duration = duration + open_loop::WARM_UP;
         let paced = load::drive_create_paced(target, args.clients, rate, duration)
             .await?
-            .after(PACED_WARM_UP);
-        print_open_loop(&paced, &format!("{rate:.0}/s (open loop)"), &baseline);
+            .after(open_loop::WARM_UP);
+        open_loop::print(&paced, &format!("{rate:.0}/s (open loop)"), &baseline);
     }
 
     Ok(create.throughput())
-}
-
-/// Open loops run a second longer and drop the requests scheduled in that
-/// first second: pgbench's schedule starts while it connects, which put 1 %
-/// of its requests over 10 ms before it sent any.
-const PACED_WARM_UP: Duration = Duration::from_secs(1);
-/// Where an open loop's slow requests fell is counted past this latency.
-const PACED_SLOW: Duration = Duration::from_millis(10);
-
-/// pgbench's open loop at `rate` on CreateTask's statement (its latency tail
-/// is the machine's: fsyncs, checkpoints, scheduling), printed: the baseline
-/// of an open loop of ours at the same rate in the same run.
-async fn pgbench_open_loop(
-    args: &Args,
-    database_url: &str,
-    rate: f64,
-) -> anyhow::Result<load::Stats> {
-    let duration = Duration::from_secs(args.seconds) + PACED_WARM_UP;
-    let timeline =
-        pgbench::create_task_paced(database_url, args.clients, args.seconds + 1, rate).await?;
-    let baseline = load::Stats::from_timeline(timeline, duration).after(PACED_WARM_UP);
-    println!(
-        "{}\n{}",
-        baseline.line(&format!("pgbench paced at {rate:.0}/s")),
-        baseline.slow_windows(PACED_SLOW)
-    );
-    Ok(baseline)
-}
-
-/// Prints an open loop of ours beside its baseline.
-fn print_open_loop(ours: &load::Stats, how: &str, baseline: &load::Stats) {
-    println!(
-        "{}\n{}\n  p99 ours / pgbench's = {:.2}",
-        ours.line(&format!("CreateTask paced at {how}")),
-        ours.slow_windows(PACED_SLOW),
-        ours.percentile(99.0).as_secs_f64() / baseline.percentile(99.0).as_secs_f64()
-    );
-}
-
-/// --pgbench-only --paced-rate: pgbench's open loop on --database as it is,
-/// and beside it an outside client's at the same rate from its log
-/// (--paced-log).
-async fn pgbench_paced(args: &Args, database_url: &str, rate: f64) -> anyhow::Result<()> {
-    let baseline = pgbench_open_loop(args, database_url, rate).await?;
-    if let Some(log) = &args.paced_log {
-        let duration = Duration::from_secs(args.seconds) + PACED_WARM_UP;
-        let outside =
-            load::Stats::from_timeline(h2load::read_log(log)?, duration).after(PACED_WARM_UP);
-        print_open_loop(&outside, &format!("{rate:.0}/s (h2load)"), &baseline);
-    }
-    Ok(())
 }
 
 fn num_cores() -> usize {
