@@ -12,12 +12,18 @@ use sqlx::{Connection as _, PgConnection, PgExecutor, PgPool, Postgres};
 /// How long a connection may take to open (the pool's checkout, too).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Prepared statements a connection keeps by default: sqlx's own default,
+/// until measured otherwise.
+pub const STATEMENT_CACHE: u16 = 100;
+
 /// How to open a service's pool.
 pub struct PoolSpec<'a> {
     pub url: &'a str,
     /// The setting the URL came from, for errors: `TASK_DATABASE_URL`.
     pub setting: &'a str,
     pub max_connections: u32,
+    /// Prepared statements each connection keeps (see [`STATEMENT_CACHE`]).
+    pub statement_cache: usize,
     /// Session settings every connection starts with.
     pub session: &'a [(&'a str, &'a str)],
 }
@@ -31,7 +37,10 @@ impl PoolSpec<'_> {
     }
 
     fn options(&self) -> anyhow::Result<PgConnectOptions> {
-        Ok(self.url_options()?.options(self.session.iter().copied()))
+        Ok(self
+            .url_options()?
+            .options(self.session.iter().copied())
+            .statement_cache_capacity(self.statement_cache))
     }
 
     /// A pool that fails in seconds, not sqlx's default 30 s, when it is dry,
@@ -120,4 +129,50 @@ pub async fn ping(pool: &PgPool) -> bool {
         tokio::time::timeout(Duration::from_secs(1), check).await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `postgres` database of the test server: prepared statements
+    /// belong to a session, so nothing here touches a table.
+    fn url() -> String {
+        let base = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        format!("{base}/postgres")
+    }
+
+    #[tokio::test]
+    async fn a_connection_keeps_at_most_its_statement_cache() {
+        let url = url();
+        for (cache, kept) in [(1, 1), (2, 2), (100, 5)] {
+            let spec = PoolSpec {
+                url: &url,
+                setting: "TEST_POSTGRES_URL",
+                max_connections: 1,
+                statement_cache: cache,
+                session: &[],
+            };
+            let pool = spec
+                .open(0)
+                .await
+                .expect("PostgreSQL must run on 127.0.0.1:5432");
+            let mut connection = pool.acquire().await.unwrap();
+            for k in 0..5 {
+                let sum: i32 = sqlx::query_scalar(&format!("SELECT {k} + $1::int4"))
+                    .bind(1)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .unwrap();
+                assert_eq!(sum, k + 1);
+            }
+            let held: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_prepared_statements")
+                .persistent(false)
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+            assert_eq!(held, kept, "statements kept with a cache of {cache}");
+        }
+    }
 }

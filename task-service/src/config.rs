@@ -65,6 +65,18 @@ pub struct Settings {
     )]
     pub database_max_connections: u32,
 
+    /// Prepared statements each connection of the pool keeps, with their
+    /// plans, the least recently used dropped first. Not 0: sqlx 0.8 then
+    /// still prepares every statement under a name and never closes it.
+    #[arg(
+        long,
+        env = "TASK_DATABASE_STATEMENT_CACHE",
+        value_name = "TASK_DATABASE_STATEMENT_CACHE",
+        default_value_t = todogenie_common::db::STATEMENT_CACHE,
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    pub database_statement_cache: u16,
+
     /// Longest time one RPC may take before it is DEADLINE_EXCEEDED.
     #[arg(long, env = "TASK_RPC_TIMEOUT", value_name = "TASK_RPC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,
@@ -149,6 +161,46 @@ impl Default for LimitSettings {
             max_watchers_per_caller: 4,
             max_watchers: 10_000,
             list_scan_rows: NonZeroU32::new(10_000).expect("not zero"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Settings;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn statement_cache(value: Option<&str>) -> Result<u16, String> {
+        let mut line = vec![
+            "task-service".to_owned(),
+            "--jwt-secret=0123456789abcdef0123456789abcdef".to_owned(),
+        ];
+        if let Some(value) = value {
+            line.push(format!("--database-statement-cache={value}"));
+        }
+        Line::try_parse_from(line)
+            .map(|l| l.settings.database_statement_cache)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_statement_cache_is_bounded_and_never_zero() {
+        assert_eq!(statement_cache(None), Ok(100));
+        assert_eq!(statement_cache(Some("1")), Ok(1));
+        assert_eq!(statement_cache(Some("1000")), Ok(1000));
+        for bad in ["0", "1001", "-1", "many"] {
+            let error = statement_cache(Some(bad)).unwrap_err();
+            assert!(
+                error.contains("TASK_DATABASE_STATEMENT_CACHE"),
+                "{bad}: {error}"
+            );
         }
     }
 }

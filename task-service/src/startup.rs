@@ -40,6 +40,7 @@ impl Application {
         let pool = store::connect(
             &settings.database_url,
             settings.database_max_connections,
+            settings.database_statement_cache.into(),
             settings.rpc_timeout,
         )
         .await?;

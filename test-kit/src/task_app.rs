@@ -70,6 +70,7 @@ impl TestApp {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             database_url: format!("{}/{db_name}", crate::postgres_base()),
             database_max_connections: 8,
+            database_statement_cache: todogenie_common::db::STATEMENT_CACHE,
             rpc_timeout: Duration::from_secs(10),
             limits,
         };

@@ -29,6 +29,8 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> anyhow::Result<P
         url,
         setting: "NOTIFIER_DATABASE_URL",
         max_connections,
+        // Its statements are the few fixed ones in `store`.
+        statement_cache: todogenie_common::db::STATEMENT_CACHE.into(),
         session: &[("enable_seqscan", "off"), ("jit", "off")],
     };
     todogenie_common::db::connect(&spec, &MIGRATOR).await

@@ -26,6 +26,7 @@ const URL_SETTING: &str = "TASK_DATABASE_URL";
 pub async fn connect(
     url: &str,
     max_connections: u32,
+    statement_cache: usize,
     rpc_timeout: std::time::Duration,
 ) -> anyhow::Result<PgPool> {
     let timeout = rpc_timeout.as_millis().max(1).to_string();
@@ -33,6 +34,7 @@ pub async fn connect(
         url,
         setting: URL_SETTING,
         max_connections,
+        statement_cache,
         session: &[("statement_timeout", &timeout)],
     };
     todogenie_common::db::connect(&spec, &MIGRATOR).await
@@ -71,6 +73,7 @@ pub async fn connect_worker_pool(
         url,
         setting: URL_SETTING,
         max_connections,
+        statement_cache: todogenie_common::db::STATEMENT_CACHE.into(),
         session: &[
             ("synchronous_commit", synchronous_commit),
             ("enable_seqscan", "off"),

@@ -154,7 +154,7 @@ async fn migrations_run_without_the_rpc_statement_timeout() {
     // longer; building the schema does (as an index on 10,000,000 tasks
     // outlasts the default 10 s).
     let connected =
-        task_service::store::connect(&url, 2, std::time::Duration::from_millis(1)).await;
+        task_service::store::connect(&url, 2, 100, std::time::Duration::from_millis(1)).await;
     let pool = connected.expect("the migrations run to the end");
     let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
         .fetch_one(&pool)

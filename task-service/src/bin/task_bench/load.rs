@@ -27,7 +27,7 @@ async fn connect(target: &Target) -> anyhow::Result<TaskServiceClient<Channel>> 
     Ok(TaskServiceClient::new(channel))
 }
 
-fn authorized<T>(message: T, token: &str) -> Request<T> {
+pub(crate) fn authorized<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
     let value: MetadataValue<_> = format!("Bearer {token}").parse().expect("a JWT is ASCII");
     request.metadata_mut().insert("authorization", value);
@@ -36,7 +36,7 @@ fn authorized<T>(message: T, token: &str) -> Request<T> {
 
 /// Runs `clients` loops for `duration`; each loop calls `call(client, i, n)`
 /// and records its latency. Returns stats plus whatever the calls collected.
-async fn drive<F, Fut>(
+pub(crate) async fn drive<F, Fut>(
     target: &Target,
     clients: usize,
     duration: Duration,

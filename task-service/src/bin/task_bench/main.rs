@@ -20,6 +20,7 @@ mod load;
 mod open_loop;
 mod pgbench;
 mod seed;
+mod shapes;
 mod stats;
 
 use std::num::NonZeroU32;
@@ -63,6 +64,19 @@ struct Args {
     /// task-service's PostgreSQL pool size (TASK_DATABASE_MAX_CONNECTIONS).
     #[arg(long, default_value_t = 32)]
     pool: u32,
+    /// task-service's prepared statements per connection
+    /// (TASK_DATABASE_STATEMENT_CACHE).
+    #[arg(
+        long,
+        default_value_t = todogenie_common::db::STATEMENT_CACHE,
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    statement_cache: u16,
+    /// Before step 3's forms, ListTasks for --seconds from --clients over
+    /// this many statement shapes (orders and combinations of filters, up to
+    /// 1,440), then the PostgreSQL backends' private memory.
+    #[arg(long)]
+    list_shapes: Option<usize>,
     /// Tasks to seed for the ListTasks figures.
     #[arg(long, default_value_t = 1_000_000)]
     seed_tasks: u64,
@@ -181,6 +195,7 @@ async fn main() -> anyhow::Result<()> {
         http_addr: "127.0.0.1:0".parse()?,
         database_url: database_url.clone(),
         database_max_connections: args.pool,
+        database_statement_cache: args.statement_cache,
         rpc_timeout: Duration::from_secs(30),
         // The limiter and the quota run on every CreateTask (bench users are
         // `user`s), with a rate no bench reaches: their cost is measured,
@@ -262,6 +277,19 @@ async fn main() -> anyhow::Result<()> {
                 args.owners,
                 seeded.as_secs_f64()
             );
+        }
+        if let Some(shapes) = args.list_shapes {
+            println!("# before the mix: {}", shapes::backend_memory(&pool).await?);
+            let duration = Duration::from_secs(args.seconds);
+            let mix = shapes::drive_mix(&target, args.clients, duration, shapes).await?;
+            println!(
+                "{}",
+                mix.line(&format!(
+                    "ListTasks, {shapes} shapes, cache {}",
+                    args.statement_cache
+                ))
+            );
+            println!("# after the mix: {}", shapes::backend_memory(&pool).await?);
         }
         let small =
             load::list_forms(&target, args.seed_tasks, args.owners, args.list_requests).await?;
