@@ -75,7 +75,7 @@ struct Args {
     /// Before step 3's forms, ListTasks for --seconds from --clients over
     /// this many statement shapes (orders and combinations of filters, up to
     /// 1,440), then the PostgreSQL backends' private memory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_seed")]
     list_shapes: Option<usize>,
     /// Tasks to seed for the ListTasks figures.
     #[arg(long, default_value_t = 1_000_000)]
