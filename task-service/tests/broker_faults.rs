@@ -160,3 +160,81 @@ async fn events_committed_while_the_broker_is_stopped_go_out_when_it_is_back() {
     assert_eq!(distinct.len(), 21, "one event per change");
     app.ready().await;
 }
+
+/// A backlog goes out in full batches, each relay claiming the next batch
+/// while the broker confirms the one before (`relay::Relay::round`). Every
+/// connection closed twice mid-drain: every event still arrives, sooner than
+/// a lease would free it: the batches claimed ahead are given back.
+#[tokio::test]
+async fn a_backlog_drained_with_claims_ahead_loses_no_event_when_connections_close() {
+    const BACKLOG: i64 = 100_000;
+    let _broker = BROKER.lock().await;
+    let app = spawn_app().await;
+    app.ready().await;
+    let tap = app.tap().await;
+    let written: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
+         SELECT gen_random_uuid(), 'task.backlog', '{}'::bytea, '' FROM generate_series(1, $1) \
+         RETURNING event_id::text",
+    )
+    .bind(BACKLOG)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(task_service::wake::OUTBOX_CHANNEL)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let left = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    for after in [5_000, 40_000] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while tap.all().len() < after {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{after} events never came"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        close_all_connections().await;
+        if after == 5_000 {
+            // Else the backlog is too small to test anything here.
+            assert!(left().await > 0, "the backlog drained before the fault");
+        }
+    }
+
+    // Sooner than the relay's 30-s lease: a batch claimed ahead and not
+    // given back would wait it out (measured with give-back disabled: all
+    // out 32.6 s after the last fault, against 6.7 s).
+    let faulted = std::time::Instant::now();
+    let deadline = faulted + Duration::from_secs(25);
+    loop {
+        let seen: HashSet<String> = tap.all().into_iter().map(|e| e.message_id).collect();
+        if seen == written {
+            break;
+        }
+        assert!(seen.is_subset(&written), "an event nobody wrote came out");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {BACKLOG} events came out within 25 s of the last fault",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(left().await, 0, "the outbox drained");
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_claims WHERE claimed_until > now()")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 0, "no claim left under a lease");
+    app.ready().await;
+}
