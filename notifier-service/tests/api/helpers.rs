@@ -3,13 +3,11 @@
 //! PostgreSQL, this test's own exchange and queue on the real RabbitMQ, and
 //! the WhatsApp Cloud API stand-in in between.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use notifier_service::config::{ProviderKind, Secret, Settings};
-use notifier_service::startup::Application;
 use sqlx::PgPool;
 use todogenie_common::amqp::Topology;
 use todogenie_common::auth::{JwtKeys, Role, UserId};
@@ -19,101 +17,20 @@ use todogenie_proto::v1::notifier_service_client::NotifierServiceClient;
 use todogenie_proto::v1::task_service_client::TaskServiceClient;
 use todogenie_standin::{CloudApi, StandinConfig};
 use todogenie_test_kit::{channel, Bearer, TestApp, AMQP_URL};
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 pub use event::TestEvent;
+pub use notifier::Notifier;
 pub use todogenie_test_kit::{poll, queue_depth};
 
 // A path of its own: `broker_faults` and `traces` include this file by
 // `#[path]`, from which a plain `mod` would look beside it.
 #[path = "helpers/event.rs"]
 mod event;
+#[path = "helpers/notifier.rs"]
+mod notifier;
 
 pub const VERIFY_TOKEN: &str = "test-verify-token";
-
-/// A notifier-service running on its own runtime and thread, so a test can
-/// stop it gracefully or kill it outright (every task dropped mid-flight).
-pub struct Notifier {
-    pub grpc_addr: SocketAddr,
-    pub http_addr: SocketAddr,
-    shutdown: CancellationToken,
-    kill: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Notifier {
-    pub async fn start(settings: Settings) -> Notifier {
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime starts");
-            let result = runtime.block_on(async move {
-                let app = Application::build(settings)
-                    .await
-                    .expect("notifier-service must start: are PostgreSQL and RabbitMQ running?");
-                let _ = ready_tx.send((app.grpc_addr(), app.http_addr()));
-                tokio::select! {
-                    result = app.run_until_stopped(token) => result,
-                    _ = kill_rx => Ok(()),
-                }
-            });
-            // A kill: whatever the runtime still runs is dropped, not finished.
-            runtime.shutdown_background();
-            result
-        });
-        let (grpc_addr, http_addr) = ready_rx.await.expect("notifier-service started");
-        Notifier {
-            grpc_addr,
-            http_addr,
-            shutdown,
-            kill: Some(kill_tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// SIGTERM: finish in-flight work and stop.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let thread = self.thread.take().expect("running");
-        tokio::task::spawn_blocking(move || thread.join().expect("no panic"))
-            .await
-            .expect("joined")
-    }
-
-    /// SIGKILL: drop everything at once.
-    pub async fn kill(mut self) {
-        if let Some(kill) = self.kill.take() {
-            let _ = kill.send(());
-        }
-        let thread = self.thread.take().expect("running");
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
-
-    pub async fn ready(&self, expect: u16) {
-        let url = format!("http://{}/readyz", self.http_addr);
-        poll(
-            Duration::from_secs(15),
-            &format!("/readyz {expect}"),
-            || async { reqwest::get(&url).await.ok().map(|r| r.status().as_u16()) == Some(expect) },
-        )
-        .await;
-    }
-}
-
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        if let Some(kill) = self.kill.take() {
-            let _ = kill.send(());
-        }
-    }
-}
 
 /// One test's world: the stand-in, the notifier, optionally task-service,
 /// and the names of everything to clean up.

@@ -4,6 +4,7 @@
 
 pub(crate) mod convert;
 mod list;
+mod task_in;
 mod task_service;
 
 pub(crate) use task_service::TaskApi;

@@ -9,8 +9,9 @@ use todogenie_proto::v1 as pb;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 
-use super::convert::{duration_in, task_id_in, task_out, task_patch_in, task_spec_in};
+use super::convert::{duration_in, task_id_in, task_out};
 use super::list::{list_request_in, within_page_bytes};
+use super::task_in::{task_patch_in, task_spec_in};
 use crate::auth::caller;
 use crate::domain::{Cursor, FieldViolations, RequestId, SnoozeDuration};
 use crate::events::TraceParent;
