@@ -143,17 +143,33 @@ pub async fn seed_range(
     let mut start = from;
     while start < to {
         let end = (start + batch).min(to) - 1;
+        // The pool's connections carry the service's RPC timeout (30 s in
+        // the bench); a batch is a bulk write that took longer than that at
+        // 2,500,000 tasks with a build beside it, and the seed failed.
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(&sql)
             .bind(i64::try_from(start)?)
             .bind(i64::try_from(end)?)
             .bind(i64::try_from(owners)?)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .context("seed batch")?;
+        tx.commit().await?;
         start = end + 1;
         eprint!("\r# seeding {start}/{to}");
     }
     eprintln!();
-    sqlx::query("VACUUM ANALYZE tasks").execute(pool).await?;
+    // VACUUM cannot run in a transaction: a connection of its own, taken out
+    // of the pool, without the timeout (it closes when dropped).
+    let mut conn = pool.acquire().await?.detach();
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("VACUUM ANALYZE tasks")
+        .execute(&mut conn)
+        .await?;
     Ok(started.elapsed())
 }
