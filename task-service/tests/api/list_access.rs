@@ -5,7 +5,7 @@ use task_service::auth::Role;
 use todogenie_proto::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{all_pages, bad_fields, spawn_app};
+use crate::helpers::{all_pages, bad_fields, create, spawn_app, titled};
 use crate::list::{list, seed};
 
 #[tokio::test]
@@ -124,4 +124,68 @@ async fn a_page_token_works_only_unchanged_for_its_caller_and_its_query() {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&status), ["page_token"], "another caller");
+}
+
+#[tokio::test]
+async fn an_admins_listing_of_one_state_pages_every_owners_tasks_in_creation_order() {
+    let app = spawn_app().await;
+    let admin = app.client("root", Role::Admin).await;
+    // The states a new task may have; the newest 30 are all pending, as
+    // when a burst of new tasks follows (the listing PostgreSQL once
+    // answered by walking every newer task of the other state).
+    let states = [pb::TaskState::Pending, pb::TaskState::InProgress];
+    // Created concurrently, so that some share a create_time and the id
+    // breaks the tie; three owners, two states interleaved.
+    let calls = (0..90).map(|i| {
+        let mut admin = admin.clone();
+        let task = pb::Task {
+            owner: format!("user{}", i % 3),
+            state: states[(i / 3) % 2].into(),
+            ..titled(&format!("task {i}"))
+        };
+        tokio::spawn(async move { admin.create_task(create(task)).await.unwrap().into_inner() })
+    });
+    let mut created: Vec<pb::Task> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut admin = admin;
+    for i in 0..30 {
+        let made = admin
+            .create_task(create(titled(&format!("new {i}"))))
+            .await
+            .unwrap()
+            .into_inner();
+        created.push(made);
+    }
+    let key = |t: &pb::Task| {
+        let at = t.create_time.as_ref().unwrap();
+        (at.seconds, at.nanos, t.id.clone())
+    };
+
+    for state in states {
+        let mut expected: Vec<&pb::Task> = created
+            .iter()
+            .filter(|t| t.state == i32::from(state))
+            .collect();
+        expected.sort_by_key(|t| key(t));
+        let oldest_first: Vec<String> = expected.iter().map(|t| t.id.clone()).collect();
+        let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
+        for (order_by, want) in [("", &newest_first), ("create_time asc", &oldest_first)] {
+            let listed = all_pages(
+                &mut admin,
+                pb::ListTasksRequest {
+                    states: vec![state.into()],
+                    order_by: order_by.into(),
+                    page_size: 7,
+                    ..pb::ListTasksRequest::default()
+                },
+            )
+            .await;
+            let ids: Vec<String> = listed.iter().map(|t| t.id.clone()).collect();
+            assert_eq!(&ids, want, "{state:?} in order {order_by:?}");
+            assert!(listed.iter().all(|t| t.state == i32::from(state)));
+        }
+    }
 }
