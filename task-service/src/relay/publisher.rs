@@ -66,16 +66,7 @@ impl Publisher {
     pub async fn publish(&self, rows: &[OutboxRow]) -> Vec<Delivery> {
         let mut pending = Vec::with_capacity(rows.len());
         for row in rows {
-            // The publish continues the trace of the change that wrote the
-            // row, and the message carries the publish's own context on.
-            let span = tracing::info_span!(
-                "outbox publish",
-                otel.kind = "producer",
-                messaging.destination = %row.routing_key,
-            );
-            telemetry::continue_trace(&span, Some(row.traceparent.as_str()));
-            let traceparent = telemetry::traceparent_of(&span)
-                .unwrap_or_else(|| row.traceparent.as_str().to_owned());
+            let traceparent = traceparent_for(row);
             let mut headers = FieldTable::default();
             headers.insert(
                 "traceparent".into(),
@@ -128,4 +119,25 @@ impl Publisher {
         let _ = self.channel.close(200, "bye".into()).await;
         let _ = self.connection.close(200, "bye".into()).await;
     }
+}
+
+/// The `traceparent` a row's message carries. When traces are exported, the
+/// publish is a span of its own that continues the trace of the change that
+/// wrote the row, and the message carries the publish's context on;
+/// otherwise the row's own context passes on unchanged, and no span is
+/// made: the relay made one per message whatever the exporter, and with the
+/// service's log subscriber a span costs its fields' formatting and the
+/// registry's bookkeeping (measured in `task-bench --events`, README, fifth
+/// session of 2026-12-04).
+fn traceparent_for(row: &OutboxRow) -> String {
+    if !telemetry::exporting() {
+        return row.traceparent.clone();
+    }
+    let span = tracing::info_span!(
+        "outbox publish",
+        otel.kind = "producer",
+        messaging.destination = %row.routing_key,
+    );
+    telemetry::continue_trace(&span, Some(row.traceparent.as_str()));
+    telemetry::traceparent_of(&span).unwrap_or_else(|| row.traceparent.clone())
 }

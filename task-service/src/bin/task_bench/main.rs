@@ -154,6 +154,12 @@ struct Args {
     /// clean-up. Every other run deletes its own at its end.
     #[arg(long)]
     delete_topology: bool,
+    /// The log filter of the service run in this process, as the binary's
+    /// RUST_LOG: the service pays for its spans and logs as it does when
+    /// deployed (until 2026-12-04 the bench installed no subscriber, and
+    /// every span was free).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log_filter: String,
 }
 
 const SECRET: &str = "task-bench-secret-0123456789abcdef";
@@ -161,6 +167,7 @@ const SECRET: &str = "task-bench-secret-0123456789abcdef";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _telemetry = todogenie_common::telemetry::init(&args.log_filter, "text", "task-bench");
     let database_url = format!("{}/{}", args.postgres_url, args.database);
     if args.pgbench_only {
         if let Some(rate) = args.paced_rate {
