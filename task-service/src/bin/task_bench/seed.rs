@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 /// Words that titles and descriptions are made of; queries pick from them.
 pub const WORDS: [&str; 40] = [
@@ -139,37 +139,37 @@ pub async fn seed_range(
          FROM generate_series($1::bigint, $2::bigint) AS g, \
               (SELECT {words} AS w, {tags} AS t) AS vocabulary"
     );
+    // A connection of its own: without the service's RPC timeout (a
+    // 100,000-task batch took over 30 s at 2,500,000 tasks with a build
+    // beside it, and the seed failed), and without sqlx's slow-statement
+    // warning, which printed each batch's whole statement once the bench
+    // installed the service's log subscriber. VACUUM needs it too: it
+    // cannot run in a transaction.
+    let options = (*pool.connect_options())
+        .clone()
+        .disable_statement_logging();
+    let mut conn = options.connect().await.context("connect to seed")?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
     let batch = 100_000;
     let mut start = from;
     while start < to {
         let end = (start + batch).min(to) - 1;
-        // The pool's connections carry the service's RPC timeout (30 s in
-        // the bench); a batch is a bulk write that took longer than that at
-        // 2,500,000 tasks with a build beside it, and the seed failed.
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET LOCAL statement_timeout = 0")
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(&sql)
             .bind(i64::try_from(start)?)
             .bind(i64::try_from(end)?)
             .bind(i64::try_from(owners)?)
-            .execute(&mut *tx)
+            .execute(&mut conn)
             .await
             .context("seed batch")?;
-        tx.commit().await?;
         start = end + 1;
         eprint!("\r# seeding {start}/{to}");
     }
     eprintln!();
-    // VACUUM cannot run in a transaction: a connection of its own, taken out
-    // of the pool, without the timeout (it closes when dropped).
-    let mut conn = pool.acquire().await?.detach();
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut conn)
-        .await?;
     sqlx::query("VACUUM ANALYZE tasks")
         .execute(&mut conn)
         .await?;
+    conn.close().await?;
     Ok(started.elapsed())
 }
