@@ -237,7 +237,11 @@ async fn main() -> anyhow::Result<()> {
             relay_rounds: args.relay_rounds,
         };
         println!("# task-bench --events, {} cores", num_cores());
-        events::run(&pool, &event_args).await?;
+        // The bench's own writes (100,000 reminders, 50,000 outbox rows)
+        // on connections of its own, as the seed's.
+        let bench_pool = seed::bench_pool(&pool).await?;
+        events::run(&bench_pool, &event_args).await?;
+        bench_pool.close().await;
         shutdown.cancel();
         server.await??;
         return events::delete_topology(&args.amqp_url, &topology).await;

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 /// Words that titles and descriptions are made of; queries pick from them.
@@ -96,6 +97,28 @@ fn sql_array(items: &[&str]) -> String {
     format!("ARRAY[{}]", quoted.join(","))
 }
 
+/// The service's database as the bench's own writes reach it: without the
+/// service's RPC timeout (a 100,000-task seed batch took over 30 s at
+/// 2,500,000 tasks with a build beside it, and the seed failed), and without
+/// sqlx's slow-statement warning, which printed each large setup statement
+/// whole (a seed batch, `--events`' 100,000 reminders) once the bench
+/// installed the service's log subscriber.
+fn bench_options(pool: &PgPool) -> PgConnectOptions {
+    (*pool.connect_options())
+        .clone()
+        .options([("statement_timeout", "0")])
+        .disable_statement_logging()
+}
+
+/// A few connections of [`bench_options`]: the bench's setup writes.
+pub async fn bench_pool(pool: &PgPool) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(bench_options(pool))
+        .await
+        .context("connect the bench's pool")
+}
+
 /// Writes `tasks` tasks in batches of 100,000 and analyses the table.
 pub async fn seed(pool: &PgPool, tasks: u64, owners: u64) -> anyhow::Result<Duration> {
     seed_range(pool, 0, tasks, owners).await
@@ -139,19 +162,12 @@ pub async fn seed_range(
          FROM generate_series($1::bigint, $2::bigint) AS g, \
               (SELECT {words} AS w, {tags} AS t) AS vocabulary"
     );
-    // A connection of its own: without the service's RPC timeout (a
-    // 100,000-task batch took over 30 s at 2,500,000 tasks with a build
-    // beside it, and the seed failed), and without sqlx's slow-statement
-    // warning, which printed each batch's whole statement once the bench
-    // installed the service's log subscriber. VACUUM needs it too: it
-    // cannot run in a transaction.
-    let options = (*pool.connect_options())
-        .clone()
-        .disable_statement_logging();
-    let mut conn = options.connect().await.context("connect to seed")?;
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut conn)
-        .await?;
+    // A connection of its own (see `bench_options`); VACUUM needs one too:
+    // it cannot run in a transaction.
+    let mut conn = bench_options(pool)
+        .connect()
+        .await
+        .context("connect to seed")?;
     let batch = 100_000;
     let mut start = from;
     while start < to {
