@@ -104,6 +104,8 @@ fn sql_array(items: &[&str]) -> String {
 /// whole (a seed batch, `--events`' 100,000 reminders) once the bench
 /// installed the service's log subscriber.
 fn bench_options(pool: &PgPool) -> PgConnectOptions {
+    // The pool's options already carry `-c statement_timeout=<RPC timeout>`;
+    // a later `-c` of the same setting wins in PostgreSQL's startup packet.
     (*pool.connect_options())
         .clone()
         .options([("statement_timeout", "0")])
