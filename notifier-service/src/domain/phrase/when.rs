@@ -128,7 +128,13 @@ pub(super) fn resolve(
             let date = ask(text)?.date_naive();
             let t = time.unwrap_or(DEFAULT_TIME);
             let first = at(date, t)?;
-            if *year || first > now_utc {
+            if *year {
+                // A year written out is that day or none: a day already
+                // past ("1/1/2020", or "1/1/0", which interim reads as
+                // 2000) is no due time, as "31 feb" is none.
+                return (date >= today).then_some(first);
+            }
+            if first > now_utc {
                 return Some(first);
             }
             // "12 march" said in November: next year's.
