@@ -2,12 +2,14 @@
 //! consumed with manual acks, that survives our connection being closed
 //! (the tap reconnects and carries on; redeliveries are marked as such).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
@@ -28,10 +30,25 @@ pub struct Received {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+/// At most this many deliveries are on their way to the tap unacked: a
+/// backlog waits at the broker, and a closed connection sends back at most
+/// this many again. Without it the broker pushed 80,000 of a 100,000-event
+/// backlog into the tap's buffer, all redelivered after a fault
+/// (broker_faults, 2026-12-05).
+const PREFETCH: u16 = 1000;
+
 pub struct EventTap {
     queue: String,
-    received: Arc<Mutex<Vec<Received>>>,
+    received: Arc<Mutex<Record>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Every delivery in order, and the distinct message ids among them (kept
+/// as they come, so that a test polling a large backlog does not copy it).
+#[derive(Default)]
+struct Record {
+    all: Vec<Received>,
+    ids: HashSet<String>,
 }
 
 impl EventTap {
@@ -58,7 +75,7 @@ impl EventTap {
             )
             .await
             .unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Record::default()));
         let task = tokio::spawn(consume_forever(
             exchange.to_owned(),
             queue.clone(),
@@ -72,7 +89,22 @@ impl EventTap {
     }
 
     pub fn all(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
+        self.received.lock().unwrap().all.clone()
+    }
+
+    /// How many deliveries came (redeliveries too).
+    pub fn deliveries(&self) -> usize {
+        self.received.lock().unwrap().all.len()
+    }
+
+    /// How many different message ids came.
+    pub fn distinct(&self) -> usize {
+        self.received.lock().unwrap().ids.len()
+    }
+
+    /// The different message ids that came.
+    pub fn ids(&self) -> HashSet<String> {
+        self.received.lock().unwrap().ids.clone()
     }
 
     /// Polls until `done` holds for what arrived, or panics after `deadline`.
@@ -133,7 +165,7 @@ async fn connect() -> Connection {
         .expect("RabbitMQ must run on 127.0.0.1:5672 (guest/guest)")
 }
 
-async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Vec<Received>>>) {
+async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Record>>) {
     loop {
         let Ok(connection) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await
         else {
@@ -157,6 +189,11 @@ async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Ve
                     QueueBindOptions::default(),
                     FieldTable::default(),
                 )
+                .await
+                .is_ok();
+        let declared = declared
+            && channel
+                .basic_qos(PREFETCH, BasicQosOptions::default())
                 .await
                 .is_ok();
         if !declared {
@@ -201,7 +238,11 @@ async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Ve
                 body: serde_json::from_slice(&delivery.data).unwrap_or(serde_json::Value::Null),
                 at: chrono::Utc::now(),
             };
-            received.lock().unwrap().push(record);
+            {
+                let mut received = received.lock().unwrap();
+                received.ids.insert(record.message_id.clone());
+                received.all.push(record);
+            }
             let _ = delivery.ack(BasicAckOptions::default()).await;
         }
     }
