@@ -153,18 +153,29 @@ pub async fn bind_private_queue(
     Ok(queue.name().clone())
 }
 
+/// How long opening a connection and its channel may take: a broker that
+/// accepts the TCP connection and then answers nothing (hung, or a network
+/// dropping packets) would otherwise hold the caller until the kernel gives
+/// up, minutes later. Locally a connection opens in a few milliseconds.
+pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens a connection named `name` (operators and tests tell our
-/// connections apart by it) and one channel on it.
+/// connections apart by it) and one channel on it, within `CONNECT_WITHIN`.
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<(Connection, Channel)> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    let connection = Connection::connect(url, properties)
+    let opening = async {
+        let connection = Connection::connect(url, properties)
+            .await
+            .context("cannot connect to RabbitMQ")?;
+        let channel = connection
+            .create_channel()
+            .await
+            .context("cannot open a channel")?;
+        anyhow::Ok((connection, channel))
+    };
+    tokio::time::timeout(CONNECT_WITHIN, opening)
         .await
-        .context("cannot connect to RabbitMQ")?;
-    let channel = connection
-        .create_channel()
-        .await
-        .context("cannot open a channel")?;
-    Ok((connection, channel))
+        .with_context(|| format!("RabbitMQ did not answer within {CONNECT_WITHIN:?}"))?
 }
 
 #[cfg(test)]

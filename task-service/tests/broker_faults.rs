@@ -16,7 +16,10 @@ use helpers::{create, spawn_app, titled};
 /// The tests here act on the whole broker: one at a time.
 static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-use todogenie_test_kit::{close_all_connections, rabbitmqctl};
+use task_service::relay::{Delivery, Publisher};
+use task_service::store::outbox::OutboxRow;
+use todogenie_common::amqp;
+use todogenie_test_kit::{close_all_connections, rabbitmqctl, FreezableProxy};
 
 async fn ready_status(app: &helpers::TestApp) -> u16 {
     reqwest::get(format!("http://{}/readyz", app.http_addr))
@@ -270,4 +273,82 @@ async fn a_backlog_drained_with_claims_ahead_loses_no_event_when_connections_clo
             .unwrap();
     assert_eq!(held, 0, "no claim left under a lease");
     app.ready().await;
+}
+
+/// A broker that takes the TCP connection and then answers nothing: the
+/// relay's connect gives up within its bound instead of waiting for the
+/// kernel (minutes), and can go round its reconnect loop.
+#[tokio::test]
+async fn a_broker_that_answers_nothing_fails_the_connect_within_its_bound() {
+    let _broker = BROKER.lock().await;
+    let proxy = FreezableProxy::start().await;
+    proxy.freeze();
+    let started = std::time::Instant::now();
+    // The test's own bound, so that a connect without one fails it.
+    let url = proxy.url();
+    let connecting = Publisher::connect(&url, "tg.frozen");
+    let Ok(Err(error)) =
+        tokio::time::timeout(amqp::CONNECT_WITHIN + Duration::from_secs(5), connecting).await
+    else {
+        panic!("no answer within the bound, or connected through a proxy that passes nothing");
+    };
+    let took = started.elapsed();
+    assert!(
+        format!("{error:#}").contains("did not answer within"),
+        "{error:#}"
+    );
+    assert!(
+        took >= amqp::CONNECT_WITHIN && took < amqp::CONNECT_WITHIN + Duration::from_secs(5),
+        "gave up after {took:?}"
+    );
+}
+
+/// Confirms that never come: the batch counts as lost at its deadline (the
+/// relay then offers it again and reconnects) rather than holding the relay
+/// past its lease, and the broken publisher closes without waiting on the
+/// broker.
+#[tokio::test]
+async fn a_batch_the_broker_never_confirms_is_lost_at_its_deadline() {
+    let _broker = BROKER.lock().await;
+    let app = spawn_app().await;
+    let proxy = FreezableProxy::start().await;
+    let mut publisher = Publisher::connect_declaring(&proxy.url(), &app.topology)
+        .await
+        .unwrap();
+    publisher.confirm_within = Duration::from_secs(1);
+    let row = |id| OutboxRow {
+        id,
+        event_id: uuid::Uuid::now_v7(),
+        routing_key: "task.frozen".into(),
+        payload: b"{}".to_vec(),
+        traceparent: String::new(),
+        due_time: None,
+        attempts: 0,
+    };
+    let through = publisher.publish(&[row(1)]).await;
+    assert!(matches!(through[..], [Delivery::Confirmed]), "{through:?}");
+
+    proxy.freeze();
+    let started = std::time::Instant::now();
+    let stuck = tokio::time::timeout(
+        Duration::from_secs(10),
+        publisher.publish(&[row(2), row(3), row(4)]),
+    )
+    .await
+    .expect("the publish waited past its deadline");
+    let took = started.elapsed();
+    assert_eq!(stuck.len(), 3);
+    for delivery in &stuck {
+        assert!(
+            matches!(delivery, Delivery::Lost(why) if why.contains("no confirm within 1s")),
+            "{stuck:?}"
+        );
+    }
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+        "gave the batch up after {took:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(3), publisher.close())
+        .await
+        .expect("close waited on a broker that answers nothing");
 }

@@ -3,6 +3,7 @@
 //! event topology and their clean-up, tokens, polling with a deadline,
 //! broker faults, an event tap, and task-service started on port 0.
 
+mod frozen;
 pub mod grpc_web;
 mod tap;
 mod task_app;
@@ -19,6 +20,7 @@ use todogenie_common::settings::SharedSettings;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
+pub use frozen::FreezableProxy;
 pub use tap::{EventTap, Received};
 pub use task_app::{spawn_app, spawn_app_with, Client, TestApp};
 

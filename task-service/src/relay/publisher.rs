@@ -2,6 +2,8 @@
 //! exchange declared: publishes a batch of outbox rows with every message in
 //! flight at once and reports, per row, what the broker said.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -25,26 +27,44 @@ pub enum Delivery {
     Lost(String),
 }
 
+/// How long a batch's publishes and confirms may take together before the
+/// rest count as lost (and the publisher as broken). Shorter than the
+/// relay's 30-s lease, so a relay gives a batch up before another may claim
+/// it; a batch of 1,000 took 35-99 ms (task-bench --events, 2026-12-04).
+/// Lost after a timeout is ambiguous: the broker may have the message, and
+/// it goes again with the same id (consumers drop a repeated id).
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(20);
+
 pub struct Publisher {
     connection: Connection,
     channel: Channel,
     exchange: String,
+    /// `CONFIRM_WITHIN` unless a test shortens it.
+    pub confirm_within: Duration,
 }
 
 impl Publisher {
     /// Connects and declares the whole event topology (the notifier's queue
     /// too, so that what we publish before its first start waits there).
+    /// All of it within `amqp::CONNECT_WITHIN`.
     pub async fn connect_declaring(url: &str, topology: &Topology) -> anyhow::Result<Self> {
-        let publisher = Self::connect(url, &topology.exchange).await?;
-        topology
-            .declare(&publisher.channel)
-            .await
-            .context("cannot declare the event topology")?;
-        Ok(publisher)
+        within_connect_bound(async {
+            let publisher = Self::open(url, &topology.exchange).await?;
+            topology
+                .declare(&publisher.channel)
+                .await
+                .context("cannot declare the event topology")?;
+            Ok(publisher)
+        })
+        .await
     }
 
-    /// Connects and declares only the exchange.
+    /// Connects and declares only the exchange, within `amqp::CONNECT_WITHIN`.
     pub async fn connect(url: &str, exchange: &str) -> anyhow::Result<Self> {
+        within_connect_bound(Self::open(url, exchange)).await
+    }
+
+    async fn open(url: &str, exchange: &str) -> anyhow::Result<Self> {
         let (connection, channel) =
             amqp::connect(url, &format!("task-service relay {exchange}")).await?;
         amqp::declare_exchange(&channel, exchange)
@@ -59,11 +79,15 @@ impl Publisher {
             connection,
             channel,
             exchange: exchange.to_owned(),
+            confirm_within: CONFIRM_WITHIN,
         })
     }
 
-    /// Publishes every row, then awaits all confirms together.
+    /// Publishes every row, then awaits all confirms together; what has no
+    /// answer by `confirm_within` is lost.
     pub async fn publish(&self, rows: &[OutboxRow]) -> Vec<Delivery> {
+        let deadline = tokio::time::Instant::now() + self.confirm_within;
+        let late = || Delivery::Lost(format!("no confirm within {:?}", self.confirm_within));
         let mut pending = Vec::with_capacity(rows.len());
         for row in rows {
             let traceparent = traceparent_for(row);
@@ -78,36 +102,41 @@ impl Publisher {
                 .with_delivery_mode(2)
                 .with_message_id(row.event_id.to_string().into())
                 .with_headers(headers);
-            let sent = self
-                .channel
-                .basic_publish(
-                    self.exchange.as_str().into(),
-                    row.routing_key.as_str().into(),
-                    // mandatory: an event no queue takes comes back instead of vanishing.
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &row.payload,
-                    properties,
-                )
-                .await;
+            // Flow control (a broker short of memory or disk) holds a
+            // publish here: the same deadline bounds it.
+            let publishing = self.channel.basic_publish(
+                self.exchange.as_str().into(),
+                row.routing_key.as_str().into(),
+                // mandatory: an event no queue takes comes back instead of vanishing.
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &row.payload,
+                properties,
+            );
+            let Ok(sent) = tokio::time::timeout_at(deadline, publishing).await else {
+                break;
+            };
             pending.push(sent);
         }
         let mut deliveries = Vec::with_capacity(rows.len());
         for sent in pending {
             let delivery = match sent {
                 Err(e) => Delivery::Lost(e.to_string()),
-                Ok(confirm) => match confirm.await {
-                    Ok(Confirmation::Ack(None)) => Delivery::Confirmed,
-                    Ok(Confirmation::Ack(Some(_))) => Delivery::Returned,
-                    Ok(Confirmation::Nack(_)) => Delivery::Nacked,
-                    Ok(Confirmation::NotRequested) => Delivery::Lost("confirms are off".into()),
-                    Err(e) => Delivery::Lost(e.to_string()),
+                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Err(_) => late(),
+                    Ok(Ok(Confirmation::Ack(None))) => Delivery::Confirmed,
+                    Ok(Ok(Confirmation::Ack(Some(_)))) => Delivery::Returned,
+                    Ok(Ok(Confirmation::Nack(_))) => Delivery::Nacked,
+                    Ok(Ok(Confirmation::NotRequested)) => Delivery::Lost("confirms are off".into()),
+                    Ok(Err(e)) => Delivery::Lost(e.to_string()),
                 },
             };
             deliveries.push(delivery);
         }
+        // The rows not even published before the deadline.
+        deliveries.resize_with(rows.len(), late);
         deliveries
     }
 
@@ -115,10 +144,24 @@ impl Publisher {
         self.connection.status().connected() && self.channel.status().connected()
     }
 
+    /// Closes politely if the broker answers within a second; a broker that
+    /// answers nothing (the reason, often, that this publisher is closed)
+    /// gets its connection dropped instead.
     pub async fn close(self) {
-        let _ = self.channel.close(200, "bye".into()).await;
-        let _ = self.connection.close(200, "bye".into()).await;
+        let closing = async {
+            let _ = self.channel.close(200, "bye".into()).await;
+            let _ = self.connection.close(200, "bye".into()).await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
     }
+}
+
+async fn within_connect_bound<T>(
+    opening: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(amqp::CONNECT_WITHIN, opening)
+        .await
+        .with_context(|| format!("RabbitMQ did not answer within {:?}", amqp::CONNECT_WITHIN))?
 }
 
 /// The `traceparent` a row's message carries. When traces are exported, the
