@@ -173,6 +173,14 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<(Connection, Chann
             .context("cannot open a channel")?;
         anyhow::Ok((connection, channel))
     };
+    within_connect_bound(opening).await
+}
+
+/// `opening` (a connection, its channel, declarations), given up after
+/// `CONNECT_WITHIN`.
+pub async fn within_connect_bound<T>(
+    opening: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     tokio::time::timeout(CONNECT_WITHIN, opening)
         .await
         .with_context(|| format!("RabbitMQ did not answer within {CONNECT_WITHIN:?}"))?

@@ -48,7 +48,7 @@ impl Publisher {
     /// too, so that what we publish before its first start waits there).
     /// All of it within `amqp::CONNECT_WITHIN`.
     pub async fn connect_declaring(url: &str, topology: &Topology) -> anyhow::Result<Self> {
-        within_connect_bound(async {
+        amqp::within_connect_bound(async {
             let publisher = Self::open(url, &topology.exchange).await?;
             topology
                 .declare(&publisher.channel)
@@ -61,7 +61,7 @@ impl Publisher {
 
     /// Connects and declares only the exchange, within `amqp::CONNECT_WITHIN`.
     pub async fn connect(url: &str, exchange: &str) -> anyhow::Result<Self> {
-        within_connect_bound(Self::open(url, exchange)).await
+        amqp::within_connect_bound(Self::open(url, exchange)).await
     }
 
     async fn open(url: &str, exchange: &str) -> anyhow::Result<Self> {
@@ -154,14 +154,6 @@ impl Publisher {
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
     }
-}
-
-async fn within_connect_bound<T>(
-    opening: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
-    tokio::time::timeout(amqp::CONNECT_WITHIN, opening)
-        .await
-        .with_context(|| format!("RabbitMQ did not answer within {:?}", amqp::CONNECT_WITHIN))?
 }
 
 /// The `traceparent` a row's message carries. When traces are exported, the
