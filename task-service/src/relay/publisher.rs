@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use todogenie_common::amqp::{self, Topology};
 use todogenie_common::events::CONTENT_TYPE;
 use todogenie_common::telemetry;
@@ -84,27 +84,57 @@ impl Publisher {
     }
 
     /// Publishes every row, then awaits all confirms together; what has no
-    /// answer by `confirm_within` is lost.
+    /// answer by `confirm_within` is lost. One deadline timer per batch,
+    /// not one per message (see README, "Every wait on the broker").
     pub async fn publish(&self, rows: &[OutboxRow]) -> Vec<Delivery> {
         let deadline = tokio::time::Instant::now() + self.confirm_within;
-        let late = || Delivery::Lost(format!("no confirm within {:?}", self.confirm_within));
         let mut pending = Vec::with_capacity(rows.len());
-        for row in rows {
-            let traceparent = traceparent_for(row);
-            let mut headers = FieldTable::default();
-            headers.insert(
-                "traceparent".into(),
-                AMQPValue::LongString(traceparent.into()),
-            );
-            let properties = BasicProperties::default()
-                .with_content_type(CONTENT_TYPE.into())
-                // 2: persistent, so a durable queue keeps it across broker restarts.
-                .with_delivery_mode(2)
-                .with_message_id(row.event_id.to_string().into())
-                .with_headers(headers);
-            // Flow control (a broker short of memory or disk) holds a
-            // publish here: the same deadline bounds it.
-            let publishing = self.channel.basic_publish(
+        // Flow control (a broker short of memory or disk) holds a publish
+        // here: the deadline bounds it.
+        let publishing = async {
+            for row in rows {
+                pending.push(self.publish_one(row).await);
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline, publishing).await;
+        let mut deliveries = Vec::with_capacity(rows.len());
+        let confirming = async {
+            for sent in pending {
+                deliveries.push(match sent {
+                    Err(e) => Delivery::Lost(e.to_string()),
+                    Ok(confirm) => match confirm.await {
+                        Ok(Confirmation::Ack(None)) => Delivery::Confirmed,
+                        Ok(Confirmation::Ack(Some(_))) => Delivery::Returned,
+                        Ok(Confirmation::Nack(_)) => Delivery::Nacked,
+                        Ok(Confirmation::NotRequested) => Delivery::Lost("confirms are off".into()),
+                        Err(e) => Delivery::Lost(e.to_string()),
+                    },
+                });
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline, confirming).await;
+        // What was not published, or not confirmed, by the deadline.
+        deliveries.resize_with(rows.len(), || {
+            Delivery::Lost(format!("no confirm within {:?}", self.confirm_within))
+        });
+        deliveries
+    }
+
+    async fn publish_one(&self, row: &OutboxRow) -> lapin::Result<PublisherConfirm> {
+        let traceparent = traceparent_for(row);
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "traceparent".into(),
+            AMQPValue::LongString(traceparent.into()),
+        );
+        let properties = BasicProperties::default()
+            .with_content_type(CONTENT_TYPE.into())
+            // 2: persistent, so a durable queue keeps it across broker restarts.
+            .with_delivery_mode(2)
+            .with_message_id(row.event_id.to_string().into())
+            .with_headers(headers);
+        self.channel
+            .basic_publish(
                 self.exchange.as_str().into(),
                 row.routing_key.as_str().into(),
                 // mandatory: an event no queue takes comes back instead of vanishing.
@@ -114,30 +144,8 @@ impl Publisher {
                 },
                 &row.payload,
                 properties,
-            );
-            let Ok(sent) = tokio::time::timeout_at(deadline, publishing).await else {
-                break;
-            };
-            pending.push(sent);
-        }
-        let mut deliveries = Vec::with_capacity(rows.len());
-        for sent in pending {
-            let delivery = match sent {
-                Err(e) => Delivery::Lost(e.to_string()),
-                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
-                    Err(_) => late(),
-                    Ok(Ok(Confirmation::Ack(None))) => Delivery::Confirmed,
-                    Ok(Ok(Confirmation::Ack(Some(_)))) => Delivery::Returned,
-                    Ok(Ok(Confirmation::Nack(_))) => Delivery::Nacked,
-                    Ok(Ok(Confirmation::NotRequested)) => Delivery::Lost("confirms are off".into()),
-                    Ok(Err(e)) => Delivery::Lost(e.to_string()),
-                },
-            };
-            deliveries.push(delivery);
-        }
-        // The rows not even published before the deadline.
-        deliveries.resize_with(rows.len(), late);
-        deliveries
+            )
+            .await
     }
 
     pub fn is_connected(&self) -> bool {
