@@ -32,9 +32,9 @@ pub struct Received {
 
 /// At most this many deliveries are on their way to the tap unacked: a
 /// backlog waits at the broker, and a closed connection sends back at most
-/// this many again. Without it the broker pushed 80,575 of a 100,000-event
-/// backlog into the tap's buffer, and sent 61,541 back to the queue when a
-/// fault closed the connection (broker_faults, 2026-12-05).
+/// this many again. Without it the broker pushed up to 86,718 of a
+/// 100,000-event backlog into the tap's buffer, and a fault sent 61,541
+/// back to the queue (broker_faults, 2026-12-05).
 const PREFETCH: u16 = 1000;
 
 pub struct EventTap {
