@@ -11,6 +11,11 @@ use uuid::Uuid;
 
 use crate::domain::{Channel, Notification, Status, UserId};
 
+/// The first key of a recipient's advisory lock in `claim` (the second is
+/// the hash of their user id; the two-key form never meets `senders`'
+/// one-key lock).
+const RECIPIENT_LOCK: i32 = 0x6e6f_7469; // "noti"
+
 /// A checked query returning [`NotificationRow`]s: `$head`, every column
 /// of `notifications n`, `$tail`.
 macro_rules! notification_query {
@@ -95,7 +100,8 @@ fn read_all(rows: Vec<NotificationRow>) -> anyhow::Result<Vec<Notification>> {
     rows.into_iter().map(Notification::try_from).collect()
 }
 
-/// Takes up to `limit` pending notifications that are due, holding each for
+/// Takes the due notifications of up to `limit` recipients (all of each
+/// one's, at most `limit * 4` rows), holding each for
 /// `lease` (its `scheduled_time` moves to the lease's end, so a crashed
 /// sender's work comes back by itself). `attempts` counts the request about
 /// to be made before it is made: a crash mid-send still shows in it.
@@ -107,11 +113,30 @@ pub(crate) async fn claim(
     claim: Uuid,
 ) -> anyhow::Result<Vec<Claimed>> {
     // One statement: the claim and the state each task was last seen in.
+    // A round takes whole recipients, so that each one's due rows make one
+    // digest: up to `limit` of them, from the next `limit * 4` due rows in
+    // time order, each only once it holds the recipient's advisory lock (to
+    // its commit; a round that cannot have it leaves the recipient to the
+    // holder); then all of their due rows, at most `limit * 4`. Without the
+    // lock the two loops of a process (or replicas), woken by one due time,
+    // each took part of a digest (CI of 2026-12-05: four reminders, then
+    // the fifth alone 6 s later); without whole recipients the LIMIT cut
+    // one at each round's edge. The lock is tried only as the LIMIT pulls a
+    // candidate, so a round holds at most `limit * 4` advisory locks.
     let rows = sqlx::query!(
-        "WITH picked AS ( \
-             SELECT id FROM notifications \
-             WHERE status IN ('QUEUED', 'DEFERRED') AND scheduled_time <= now() \
-             ORDER BY scheduled_time LIMIT $1 FOR UPDATE SKIP LOCKED) \
+        "WITH candidates AS MATERIALIZED ( \
+             SELECT user_id FROM ( \
+                 SELECT user_id, scheduled_time FROM notifications \
+                 WHERE status IN ('QUEUED', 'DEFERRED') AND scheduled_time <= now() \
+                 ORDER BY scheduled_time LIMIT $1::bigint * 4) due \
+             GROUP BY user_id ORDER BY min(scheduled_time)), \
+         recipients AS MATERIALIZED ( \
+             SELECT user_id FROM candidates \
+             WHERE pg_try_advisory_xact_lock($4, hashtext(user_id)) LIMIT $1), \
+         picked AS ( \
+             SELECT n.id FROM recipients r JOIN notifications n ON n.user_id = r.user_id \
+             WHERE n.status IN ('QUEUED', 'DEFERRED') AND n.scheduled_time <= now() \
+             ORDER BY n.scheduled_time LIMIT $1::bigint * 4 FOR UPDATE OF n SKIP LOCKED) \
          UPDATE notifications n \
          SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1, \
              claim = $3 \
@@ -123,6 +148,7 @@ pub(crate) async fn claim(
         limit,
         lease.as_secs_f64(),
         claim,
+        RECIPIENT_LOCK,
     )
     .fetch_all(pool)
     .await

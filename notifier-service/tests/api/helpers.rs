@@ -289,6 +289,44 @@ impl Pair {
         self.publish_raw(&event.kind.routing_key(), &event.id.to_string(), &body)
             .await;
     }
+
+    /// Publishes many task events over one connection, all confirmed before
+    /// it returns.
+    pub async fn publish_events(&self, events: &[TestEvent]) {
+        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must be running on 127.0.0.1:5672");
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let mut confirms = Vec::with_capacity(events.len());
+        for event in events {
+            let properties = BasicProperties::default()
+                .with_content_type(CONTENT_TYPE.into())
+                .with_message_id(event.id.to_string().into())
+                .with_delivery_mode(2);
+            let confirm = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    event.kind.routing_key().as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &event.body(),
+                    properties,
+                )
+                .await
+                .unwrap();
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            assert!(confirm.await.unwrap().is_ack(), "the broker took it");
+        }
+        let _ = connection.close(200, "done".into()).await;
+    }
 }
 
 impl Drop for Pair {
