@@ -122,7 +122,12 @@ pub(crate) async fn claim(
     // each took part of a digest (CI of 2026-12-05: four reminders, then
     // the fifth alone 6 s later); without whole recipients the LIMIT cut
     // one at each round's edge. The lock is tried only as the LIMIT pulls a
-    // candidate, so a round holds at most `limit * 4` advisory locks.
+    // candidate, so a round holds at most `limit * 4` advisory locks. The
+    // recipients' rows are found as an array through
+    // `notifications_pending_user`: with 20,000 due (EXPLAIN ANALYZE, 256 a
+    // round) a join hashed every due row, 18.4-18.9 ms a claim against
+    // 12.2-14.8 ms this way and 9.0-9.4 ms for the claim before whole
+    // recipients (the same sort of the due rows is in all three).
     let rows = sqlx::query!(
         "WITH candidates AS MATERIALIZED ( \
              SELECT user_id FROM ( \
@@ -134,8 +139,9 @@ pub(crate) async fn claim(
              SELECT user_id FROM candidates \
              WHERE pg_try_advisory_xact_lock($4, hashtext(user_id)) LIMIT $1), \
          picked AS ( \
-             SELECT n.id FROM recipients r JOIN notifications n ON n.user_id = r.user_id \
-             WHERE n.status IN ('QUEUED', 'DEFERRED') AND n.scheduled_time <= now() \
+             SELECT n.id FROM notifications n \
+             WHERE n.user_id = ANY (ARRAY(SELECT user_id FROM recipients)) \
+               AND n.status IN ('QUEUED', 'DEFERRED') AND n.scheduled_time <= now() \
              ORDER BY n.scheduled_time LIMIT $1::bigint * 4 FOR UPDATE OF n SKIP LOCKED) \
          UPDATE notifications n \
          SET scheduled_time = now() + make_interval(secs => $2), attempts = n.attempts + 1, \
