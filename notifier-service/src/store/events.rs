@@ -127,10 +127,11 @@ pub(crate) async fn apply(
 /// (a relay gives them to the broker in pieces, the consumer takes them in
 /// pieces, and under load the pieces can come later than `gather` after the
 /// reminder time) still make one digest: those of them already waiting
-/// wait on with the newest, until `gather` after its arrival. The CI of
-/// 2026-12-05 saw four of five such reminders sent as a digest and the
-/// fifth alone, 6 s later, paced. Only rows made in the last
-/// `SIBLINGS_WITHIN` are looked at (a range of `notifications_user`), and
+/// wait on with the newest, until `gather` after its arrival (before, a
+/// late one was due at once and went alone; the claim's side of the same
+/// bug is in `notifications::claim`). Only pending rows made in the last
+/// `SIBLINGS_WITHIN` are looked at (`notifications_pending_user` or
+/// `notifications_user` finds them), and
 /// rows taken in id order, so two consumers moving the same rows wait on
 /// each other rather than deadlock. A row already claimed has its lease's
 /// end as `scheduled_time`, later than the new one: it is left alone.
