@@ -186,6 +186,20 @@ pub async fn within_connect_bound<T>(
         .with_context(|| format!("RabbitMQ did not answer within {CONNECT_WITHIN:?}"))?
 }
 
+/// How long a polite close may take. A broker that answers nothing (often
+/// the reason the connection is being closed) would otherwise hold the
+/// closer until lapin misses two heartbeats (two minutes at RabbitMQ's
+/// default of 60 s); after this the connection is dropped instead.
+pub const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Closes `connection` (and its channels) with `reason` if the broker
+/// answers within `CLOSE_WITHIN`; otherwise gives up and leaves it to be
+/// dropped.
+pub async fn close(connection: &Connection, reason: &str) {
+    let closing = connection.close(200, reason.into());
+    let _ = tokio::time::timeout(CLOSE_WITHIN, closing).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

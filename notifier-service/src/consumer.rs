@@ -76,24 +76,31 @@ impl Consumer {
             &format!("notifier-service consumer {queue}"),
         )
         .await?;
-        self.topology
-            .declare(&channel)
-            .await
-            .context("cannot declare the event topology")?;
-        channel
-            .basic_qos(PREFETCH, BasicQosOptions::default())
-            .await
-            .context("cannot set the prefetch")?;
-        // Manual acks: a message is acked only once its effect is committed.
-        let mut consumer = channel
-            .basic_consume(
-                queue.into(),
-                "notifier".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .context("cannot consume")?;
+        // Declaring and subscribing are bounded as connecting is: a broker
+        // that accepted the connection and then hangs is left for another
+        // try instead of holding the consumer until lapin misses two
+        // heartbeats.
+        let mut consumer = amqp::within_connect_bound(async {
+            self.topology
+                .declare(&channel)
+                .await
+                .context("cannot declare the event topology")?;
+            channel
+                .basic_qos(PREFETCH, BasicQosOptions::default())
+                .await
+                .context("cannot set the prefetch")?;
+            // Manual acks: a message is acked only once its effect is committed.
+            channel
+                .basic_consume(
+                    queue.into(),
+                    "notifier".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .context("cannot consume")
+        })
+        .await?;
         self.broker_up.store(true, Ordering::SeqCst);
         metrics::gauge!("amqp_connected").set(1.0);
         tracing::info!(queue, "consuming task events");
@@ -115,7 +122,7 @@ impl Consumer {
             self.handle(batch, shutdown).await?;
         }
         // Unacked messages go back to the queue with the channel.
-        let _ = connection.close(200, "shutting down".into()).await;
+        amqp::close(&connection, "shutting down").await;
         Ok(())
     }
 

@@ -121,19 +121,21 @@ impl Hub {
         let (connection, channel) =
             amqp::connect(&self.amqp_url, &format!("task-service watch {exchange}")).await?;
         // This replica's private copy of the stream, gone with the connection.
-        let queue = bind_private_queue(&channel, exchange, "task.#").await?;
-        // no_ack: a live view, nothing to redeliver once the queue is gone.
-        let mut consumer = channel
-            .basic_consume(
-                queue,
-                "watch".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        // Bounded as connecting is (a broker that accepted the connection and
+        // then hangs); no_ack: a live view, nothing to redeliver once the
+        // queue is gone.
+        let mut consumer = amqp::within_connect_bound(async {
+            let queue = bind_private_queue(&channel, exchange, "task.#").await?;
+            let options = BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            };
+            let consumer = channel
+                .basic_consume(queue, "watch".into(), options, FieldTable::default())
+                .await?;
+            anyhow::Ok(consumer)
+        })
+        .await?;
         self.live.send_replace(true);
         let mut idle_check = tokio::time::interval(IDLE_CHECK);
         idle_check.tick().await;
@@ -141,7 +143,7 @@ impl Hub {
             tokio::select! {
                 _ = idle_check.tick() => {
                     if self.feed.receiver_count() == 0 {
-                        let _ = connection.close(200, "no watchers".into()).await;
+                        amqp::close(&connection, "no watchers").await;
                         return Ok(());
                     }
                 }

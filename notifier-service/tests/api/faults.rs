@@ -1,11 +1,12 @@
-//! The provider failing in each way the README's "Retries" lists, credentials expiring, and the
-//! notifier killed mid-send: retried, failed or paused as the error code
-//! says, and nothing lost.
+//! The provider failing in each way the README's "Retries" lists, credentials expiring, the
+//! notifier killed mid-send, and a broker that hangs: retried, failed or paused as the error code
+//! says, nothing lost, and no wait without its bound.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notifier_service::config::Secret;
 use todogenie_standin::Fault;
+use todogenie_test_kit::FreezableProxy;
 
 use crate::helpers::{spawn_pair, spawn_with, Options, TestEvent};
 
@@ -240,4 +241,38 @@ async fn postgresql_dropping_every_connection_mid_delivery_loses_nothing_and_sen
     }
     assert_eq!(per_phone.len(), users.len(), "{per_phone:?}");
     assert!(per_phone.values().all(|&n| n == 1), "{per_phone:?}");
+}
+
+/// A broker that stops answering while the notifier consumes (a hung node,
+/// a network dropping packets) does not hold its shutdown: closing the
+/// consumer's connection is given up after `amqp::CLOSE_WITHIN` (1 s). The
+/// close used to wait for an answer until the shutdown deadline (9 s) cut
+/// it off.
+#[tokio::test]
+async fn a_broker_that_answers_nothing_does_not_hold_the_shutdown() {
+    let proxy = FreezableProxy::start().await;
+    let mut pair = spawn_with(Options {
+        amqp_url: Some(proxy.url()),
+        ..Options::default()
+    })
+    .await;
+    // Consuming through the proxy: an event published direct arrives.
+    pair.contact("alice", PHONE).await;
+    let event = TestEvent::due("alice", "Through the proxy");
+    pair.publish_event(&event).await;
+    pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(20))
+        .await;
+    proxy.freeze();
+    let stopping = Instant::now();
+    pair.notifier
+        .take()
+        .unwrap()
+        .stop()
+        .await
+        .expect("a clean stop");
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "stopping took {took:?} with the broker frozen"
+    );
 }

@@ -52,6 +52,9 @@ pub struct Options {
     pub standin: StandinConfig,
     pub sms_fallback: bool,
     pub max_mps: u32,
+    /// RabbitMQ for the notifier, when not the test broker itself (e.g.
+    /// through a `FreezableProxy`); the test's own publishes go direct.
+    pub amqp_url: Option<String>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             standin: StandinConfig::default(),
             sms_fallback: false,
             max_mps: 80,
+            amqp_url: None,
         }
     }
 }
@@ -92,8 +96,12 @@ pub async fn spawn_with(options: Options) -> Pair {
         None
     };
     let config = &options.standin;
+    let mut shared = todogenie_test_kit::shared_settings(&topology);
+    if let Some(url) = options.amqp_url {
+        shared.amqp_url = url;
+    }
     let settings = Settings {
-        shared: todogenie_test_kit::shared_settings(&topology),
+        shared,
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: format!("{}/{db_name}", todogenie_test_kit::postgres_base()),

@@ -152,15 +152,11 @@ impl Publisher {
         self.connection.status().connected() && self.channel.status().connected()
     }
 
-    /// Closes politely if the broker answers within a second; a broker that
-    /// answers nothing (the reason, often, that this publisher is closed)
-    /// gets its connection dropped instead.
+    /// Closes politely if the broker answers within `amqp::CLOSE_WITHIN`; a
+    /// broker that answers nothing (the reason, often, that this publisher
+    /// is closed) gets its connection dropped instead.
     pub async fn close(self) {
-        let closing = async {
-            let _ = self.channel.close(200, "bye".into()).await;
-            let _ = self.connection.close(200, "bye".into()).await;
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
+        amqp::close(&self.connection, "bye").await;
     }
 }
 
