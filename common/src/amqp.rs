@@ -162,6 +162,20 @@ pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1
 /// Opens a connection named `name` (operators and tests tell our
 /// connections apart by it) and one channel on it, within `CONNECT_WITHIN`.
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<(Connection, Channel)> {
+    let (connection, channel, ()) = connect_with(url, name, async |_| Ok(())).await?;
+    Ok((connection, channel))
+}
+
+/// Opens a connection named `name` and one channel on it, then runs `setup`
+/// on the channel (declarations, prefetch, a subscription): all of it
+/// within one `CONNECT_WITHIN`, since a broker that accepted the connection
+/// and then hangs would otherwise hold the caller at any of those steps
+/// until lapin misses two heartbeats.
+pub async fn connect_with<T>(
+    url: &str,
+    name: &str,
+    setup: impl AsyncFnOnce(&Channel) -> anyhow::Result<T>,
+) -> anyhow::Result<(Connection, Channel, T)> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let opening = async {
         let connection = Connection::connect(url, properties)
@@ -171,16 +185,9 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<(Connection, Chann
             .create_channel()
             .await
             .context("cannot open a channel")?;
-        anyhow::Ok((connection, channel))
+        let made = setup(&channel).await?;
+        anyhow::Ok((connection, channel, made))
     };
-    within_connect_bound(opening).await
-}
-
-/// `opening` (a connection, its channel, declarations), given up after
-/// `CONNECT_WITHIN`.
-pub async fn within_connect_bound<T>(
-    opening: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<T> {
     tokio::time::timeout(CONNECT_WITHIN, opening)
         .await
         .with_context(|| format!("RabbitMQ did not answer within {CONNECT_WITHIN:?}"))?

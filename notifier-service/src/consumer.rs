@@ -71,36 +71,29 @@ impl Consumer {
     /// One connection's worth of consuming; `Ok` at shutdown.
     async fn consume_once(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let queue = self.topology.queue.as_str();
-        let (connection, channel) = amqp::connect(
-            &self.amqp_url,
-            &format!("notifier-service consumer {queue}"),
-        )
-        .await?;
-        // Declaring and subscribing are bounded as connecting is: a broker
-        // that accepted the connection and then hangs is left for another
-        // try instead of holding the consumer until lapin misses two
-        // heartbeats.
-        let mut consumer = amqp::within_connect_bound(async {
-            self.topology
-                .declare(&channel)
-                .await
-                .context("cannot declare the event topology")?;
-            channel
-                .basic_qos(PREFETCH, BasicQosOptions::default())
-                .await
-                .context("cannot set the prefetch")?;
-            // Manual acks: a message is acked only once its effect is committed.
-            channel
-                .basic_consume(
-                    queue.into(),
-                    "notifier".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .context("cannot consume")
-        })
-        .await?;
+        let name = format!("notifier-service consumer {queue}");
+        let (connection, _channel, mut consumer) =
+            amqp::connect_with(&self.amqp_url, &name, async |channel| {
+                self.topology
+                    .declare(channel)
+                    .await
+                    .context("cannot declare the event topology")?;
+                channel
+                    .basic_qos(PREFETCH, BasicQosOptions::default())
+                    .await
+                    .context("cannot set the prefetch")?;
+                // Manual acks: a message is acked only once its effect is committed.
+                channel
+                    .basic_consume(
+                        queue.into(),
+                        "notifier".into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .context("cannot consume")
+            })
+            .await?;
         self.broker_up.store(true, Ordering::SeqCst);
         metrics::gauge!("amqp_connected").set(1.0);
         tracing::info!(queue, "consuming task events");

@@ -118,24 +118,22 @@ impl Hub {
     /// idle check.
     async fn consume_once(&self) -> anyhow::Result<()> {
         let exchange = self.exchange.as_str();
-        let (connection, channel) =
-            amqp::connect(&self.amqp_url, &format!("task-service watch {exchange}")).await?;
+        let name = format!("task-service watch {exchange}");
         // This replica's private copy of the stream, gone with the connection.
-        // Bounded as connecting is (a broker that accepted the connection and
-        // then hangs); no_ack: a live view, nothing to redeliver once the
-        // queue is gone.
-        let mut consumer = amqp::within_connect_bound(async {
-            let queue = bind_private_queue(&channel, exchange, "task.#").await?;
-            let options = BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            };
-            let consumer = channel
-                .basic_consume(queue, "watch".into(), options, FieldTable::default())
-                .await?;
-            anyhow::Ok(consumer)
-        })
-        .await?;
+        // no_ack: a live view, nothing to redeliver once the queue is gone.
+        let (connection, _channel, mut consumer) =
+            amqp::connect_with(&self.amqp_url, &name, async |channel| {
+                let queue = bind_private_queue(channel, exchange, "task.#").await?;
+                let options = BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                };
+                let consumer = channel
+                    .basic_consume(queue, "watch".into(), options, FieldTable::default())
+                    .await?;
+                anyhow::Ok(consumer)
+            })
+            .await?;
         self.live.send_replace(true);
         let mut idle_check = tokio::time::interval(IDLE_CHECK);
         idle_check.tick().await;

@@ -48,33 +48,33 @@ impl Publisher {
     /// too, so that what we publish before its first start waits there).
     /// All of it within `amqp::CONNECT_WITHIN`.
     pub async fn connect_declaring(url: &str, topology: &Topology) -> anyhow::Result<Self> {
-        amqp::within_connect_bound(async {
-            let publisher = Self::open(url, &topology.exchange).await?;
-            topology
-                .declare(&publisher.channel)
-                .await
-                .context("cannot declare the event topology")?;
-            Ok(publisher)
-        })
-        .await
+        Self::open(url, &topology.exchange, Some(topology)).await
     }
 
     /// Connects and declares only the exchange, within `amqp::CONNECT_WITHIN`.
     pub async fn connect(url: &str, exchange: &str) -> anyhow::Result<Self> {
-        amqp::within_connect_bound(Self::open(url, exchange)).await
+        Self::open(url, exchange, None).await
     }
 
-    async fn open(url: &str, exchange: &str) -> anyhow::Result<Self> {
-        let (connection, channel) =
-            amqp::connect(url, &format!("task-service relay {exchange}")).await?;
-        amqp::declare_exchange(&channel, exchange)
-            .await
-            .with_context(|| format!("cannot declare exchange {exchange}"))?;
-        // Confirms: a row leaves the outbox only once the broker has it.
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .context("cannot enable publisher confirms")?;
+    async fn open(url: &str, exchange: &str, topology: Option<&Topology>) -> anyhow::Result<Self> {
+        let name = format!("task-service relay {exchange}");
+        let (connection, channel, ()) = amqp::connect_with(url, &name, async |channel| {
+            amqp::declare_exchange(channel, exchange)
+                .await
+                .with_context(|| format!("cannot declare exchange {exchange}"))?;
+            if let Some(topology) = topology {
+                topology
+                    .declare(channel)
+                    .await
+                    .context("cannot declare the event topology")?;
+            }
+            // Confirms: a row leaves the outbox only once the broker has it.
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .context("cannot enable publisher confirms")
+        })
+        .await?;
         Ok(Self {
             connection,
             channel,
