@@ -134,12 +134,43 @@ pub(crate) fn process_cpu() -> Duration {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return Duration::ZERO;
     };
-    // Fields after the parenthesised command name; utime and stime are the
-    // 12th and 13th of those, in clock ticks (100 per second on Linux).
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields
+    Duration::from_millis(stat_ticks(after) * 10)
+}
+
+/// utime plus stime, in clock ticks (100 per second on Linux), from what
+/// follows the command name in a /proc/<pid>/stat line: the 12th and 13th
+/// fields there.
+fn stat_ticks(after_command: &str) -> u64 {
+    let fields: Vec<&str> = after_command.split_whitespace().collect();
+    fields
         .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+}
+
+/// User plus system CPU time so far of every process named `command` (all
+/// of PostgreSQL's backends, say, or RabbitMQ's `beam.smp`), from
+/// /proc/<pid>/stat. A process that ends between two readings drops out of
+/// the later one, so this suits long-lived processes only.
+pub(crate) fn cpu_of_command(command: &str) -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1;
+            (name == command).then(|| stat_ticks(rest))
+        })
+        .sum();
     Duration::from_millis(ticks * 10)
 }

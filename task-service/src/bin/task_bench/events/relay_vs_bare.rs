@@ -10,6 +10,7 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sqlx::PgPool;
 
 use super::{drain, notify, percentile, sample_payload, EventArgs, Sink};
+use crate::stats::{cpu_of_command, process_cpu};
 
 /// The trace context of (c)'s events, and so of their messages' header.
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -35,11 +36,15 @@ pub(super) async fn rounds(
         let relay_first = round % 2 == 0;
         let mut relay_rate = 0.0;
         let mut bare_rate = 0.0;
+        let mut relay_cpu = CpuSplit::default();
+        let mut bare_cpu = CpuSplit::default();
         for relay_turn in [relay_first, !relay_first] {
             sink.purge().await?;
             if relay_turn {
-                relay_rate = relay_throughput(pool, args.relay_events, &payload).await?;
+                (relay_rate, relay_cpu) =
+                    relay_throughput(pool, args.relay_events, &payload).await?;
             } else {
+                let before = CpuSplit::now();
                 bare_rate = args.relay_events as f64
                     / bare_publish(
                         &args.amqp_url,
@@ -50,6 +55,7 @@ pub(super) async fn rounds(
                     )
                     .await?
                     .as_secs_f64();
+                bare_cpu = CpuSplit::now().minus(&before);
             }
         }
         println!(
@@ -62,6 +68,11 @@ pub(super) async fn rounds(
             round + 1,
             args.relay_rounds,
             if relay_first { "relay" } else { "bare" },
+        );
+        println!(
+            "  CPU per event, µs: relay {}   bare {}",
+            relay_cpu.per_event(args.relay_events),
+            bare_cpu.per_event(args.relay_events),
         );
         ratios.push(relay_rate / bare_rate);
         bare_rates.push(bare_rate);
@@ -80,8 +91,12 @@ pub(super) async fn rounds(
 
 /// Times the relay draining `n` outbox rows, from the commit of the
 /// transaction that wrote them all (when they become visible to it, and its
-/// NOTIFY wakes it) until the outbox is empty.
-async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Result<f64> {
+/// NOTIFY wakes it) until the outbox is empty; and the CPU used meanwhile.
+async fn relay_throughput(
+    pool: &PgPool,
+    n: u64,
+    payload: &[u8],
+) -> anyhow::Result<(f64, CpuSplit)> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO outbox (event_id, routing_key, payload, traceparent) \
@@ -93,10 +108,12 @@ async fn relay_throughput(pool: &PgPool, n: u64, payload: &[u8]) -> anyhow::Resu
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    let before = CpuSplit::now();
     let started = Instant::now();
     notify(pool, task_service::wake::OUTBOX_CHANNEL).await?;
     drain(pool, Duration::from_secs(300)).await?;
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    Ok((rate, CpuSplit::now().minus(&before)))
 }
 
 /// The same messages (payload, properties, traceparent header) published as
@@ -172,4 +189,42 @@ pub(super) async fn bare_publish(
         publisher.await??;
     }
     Ok(started.elapsed())
+}
+
+/// CPU time used by the bench's own process (the relay or the bare
+/// publisher), RabbitMQ and PostgreSQL: where a turn's work went on a
+/// machine they share.
+#[derive(Default)]
+struct CpuSplit {
+    ours: Duration,
+    broker: Duration,
+    postgres: Duration,
+}
+
+impl CpuSplit {
+    fn now() -> Self {
+        Self {
+            ours: process_cpu(),
+            broker: cpu_of_command("beam.smp"),
+            postgres: cpu_of_command("postgres"),
+        }
+    }
+
+    fn minus(&self, before: &Self) -> Self {
+        Self {
+            ours: self.ours.saturating_sub(before.ours),
+            broker: self.broker.saturating_sub(before.broker),
+            postgres: self.postgres.saturating_sub(before.postgres),
+        }
+    }
+
+    fn per_event(&self, events: u64) -> String {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6 / events.max(1) as f64;
+        format!(
+            "ours {:>5.1} · RabbitMQ {:>5.1} · PostgreSQL {:>5.1}",
+            micros(self.ours),
+            micros(self.broker),
+            micros(self.postgres),
+        )
+    }
 }
