@@ -160,13 +160,7 @@ pub async fn bind_private_queue(
 pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens a connection named `name` (operators and tests tell our
-/// connections apart by it) and one channel on it, within `CONNECT_WITHIN`.
-pub async fn connect(url: &str, name: &str) -> anyhow::Result<(Connection, Channel)> {
-    let (connection, channel, ()) = connect_with(url, name, async |_| Ok(())).await?;
-    Ok((connection, channel))
-}
-
-/// Opens a connection named `name` and one channel on it, then runs `setup`
+/// connections apart by it) and one channel on it, then runs `setup`
 /// on the channel (declarations, prefetch, a subscription): all of it
 /// within one `CONNECT_WITHIN`, since a broker that accepted the connection
 /// and then hangs would otherwise hold the caller at any of those steps

@@ -107,7 +107,7 @@ pub async fn connect(spec: &PoolSpec<'_>, migrator: &Migrator) -> anyhow::Result
 
 /// Whether the server's autovacuum is off (a server-wide setting; a table
 /// cannot turn it back on for itself).
-pub async fn autovacuum_off(db: impl PgExecutor<'_>) -> anyhow::Result<bool> {
+async fn autovacuum_off(db: impl PgExecutor<'_>) -> anyhow::Result<bool> {
     let setting: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
         .fetch_one(db)
         .await
