@@ -312,6 +312,14 @@ impl Task {
         times.retain(|t| *t > now);
         times
     }
+
+    /// Whether the scheduler has work from this task as it is: a fire time
+    /// ahead (`upcoming`, from `upcoming_fire_times`) or a recurring due
+    /// time to continue from (what `store::schedule::next_wake` looks at).
+    pub fn gives_scheduler_work(&self, upcoming: &[DateTime<Utc>]) -> bool {
+        !upcoming.is_empty()
+            || (self.recurrence.is_some() && self.due_time.is_some() && !self.recurrence_done)
+    }
 }
 
 #[cfg(test)]

@@ -80,3 +80,27 @@ fn clearing_the_due_time_of_a_recurring_task_is_refused() {
     };
     assert!(matches!(task.apply(clear, now), Err(Rejected::Invalid(_))));
 }
+
+#[test]
+fn only_a_task_that_fires_or_recurs_gives_the_scheduler_work() {
+    let now = Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let gives_work = |spec: TaskSpec| {
+        let task = Task::new(spec, now).unwrap();
+        task.gives_scheduler_work(&task.upcoming_fire_times(now))
+    };
+    assert!(!gives_work(spec()), "no due time, no reminder");
+    let mut passed = spec();
+    passed.due_time = Some(now - hour);
+    assert!(!gives_work(passed), "its one fire time has passed");
+    let mut due = spec();
+    due.due_time = Some(now + hour);
+    assert!(gives_work(due), "fires at its due time");
+    let mut at = spec();
+    at.reminders = Reminders::parse(vec![Reminder::At(now + hour)]).unwrap();
+    assert!(gives_work(at), "fires at its reminder");
+    let mut recurring = spec();
+    recurring.due_time = Some(now - hour);
+    recurring.recurrence = Recurrence::parse("daily").unwrap();
+    assert!(gives_work(recurring), "its next occurrence is due");
+}
