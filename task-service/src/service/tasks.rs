@@ -56,21 +56,18 @@ impl Tasks {
         }
     }
 
-    /// After a commit that wrote events (and maybe fire times).
-    fn committed(&self) {
+    /// After a commit that wrote events; `schedule_changed` when it may
+    /// also have moved a fire time or a recurring due time earlier.
+    ///
+    /// CreateTask passes whether the new task gives the scheduler work:
+    /// waking it for every task made it run two empty transactions and a
+    /// next-wake query per CreateTask batch, 245 wake-ups a second at 2,200
+    /// CreateTasks/s on the two cores the calls share; without them
+    /// task-service's CPU per CreateTask fell from 164–172 to 143–150 µs
+    /// (scripts/bench-create-h2load.sh, 2026-12-05, alternating).
+    fn committed(&self, schedule_changed: bool) {
         self.wake.outbox_written();
-        self.wake.schedule_changed();
-    }
-
-    /// After a CreateTask's commit: the scheduler is woken only when the new
-    /// task gives it work. Waking it for every task made it run two empty
-    /// transactions and a next-wake query per CreateTask batch: 245 wake-ups
-    /// a second at 2,200 CreateTasks/s on the two cores the calls share;
-    /// without them task-service's CPU per CreateTask fell from 164–172 to
-    /// 143–150 µs (scripts/bench-create-h2load.sh, 2026-12-05, alternating).
-    fn created(&self, gives_scheduler_work: bool) {
-        self.wake.outbox_written();
-        if gives_scheduler_work {
+        if schedule_changed {
             self.wake.schedule_changed();
         }
     }
@@ -107,7 +104,7 @@ impl Tasks {
         };
         let (task, inserted) = self.creates.insert(new).await?;
         if inserted {
-            self.created(schedules);
+            self.committed(schedules);
             if let Some(slot) = slot {
                 slot.keep();
             }
@@ -256,7 +253,7 @@ impl Tasks {
             None
         };
         tx.commit().await.context("cannot commit")?;
-        self.committed();
+        self.committed(true);
         if task.state == TaskState::Archived {
             self.limits.forget_count(&task.owner);
         }
@@ -276,7 +273,7 @@ impl Tasks {
         let event = TaskEvent::new(EventKind::Deleted, &task, now, trace);
         store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;
         tx.commit().await.context("cannot commit")?;
-        self.committed();
+        self.committed(true);
         self.limits.forget_count(&task.owner);
         Ok(())
     }
@@ -321,7 +318,7 @@ impl Tasks {
         let event = TaskEvent::new(EventKind::Updated, &task, now, trace);
         store::outbox::enqueue(&mut tx, &[event.to_outbox()]).await?;
         tx.commit().await.context("cannot commit")?;
-        self.committed();
+        self.committed(true);
         Ok(task)
     }
 }
