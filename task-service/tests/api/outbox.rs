@@ -148,3 +148,26 @@ async fn an_event_committed_late_inside_a_claimed_range_is_claimed_after_it() {
     let after = outbox::claim(&pool, 100, LEASE).await.unwrap().unwrap();
     assert_eq!(ids(&after), [late_id], "not lost");
 }
+
+#[tokio::test]
+async fn a_claim_returns_retried_and_new_events_oldest_first() {
+    let (_app, pool) = quiet_outbox().await;
+    let earlier = insert(&pool, 3).await;
+    let claim = outbox::claim(&pool, 100, LEASE).await.unwrap().unwrap();
+    // The broker refused the oldest: it is offered again at once.
+    outbox::retry_later(&pool, &earlier[..1], Duration::ZERO, "returned")
+        .await
+        .unwrap();
+    outbox::finish(&pool, claim.id, &earlier[1..])
+        .await
+        .unwrap();
+    let newer = insert(&pool, 2).await;
+
+    let next = outbox::claim(&pool, 100, LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        ids(&next),
+        [earlier[0], newer[0], newer[1]],
+        "the retried event, older, comes before the new ones"
+    );
+    assert_eq!(next.rows[0].attempts, 1);
+}
