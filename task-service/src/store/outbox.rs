@@ -80,8 +80,8 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result
     // every row twice (a claim of 1,000 took 8.0 ms at the mean against 6.7
     // ms without, 2026-12-05). Holding the rows in a CTE to write the
     // claim's range in the same statement, then sorting them there, cost
-    // PostgreSQL about 3 µs an event: 14.5 · 15.5 µs of its CPU per relayed
-    // event against 11.9 · 12.6 µs this way (task-bench --events, two runs
+    // PostgreSQL about 3.7 µs an event: 14.5-18.9 µs of its CPU per relayed
+    // event against 11.9-13.4 µs this way (task-bench --events, four runs
     // of 10 rounds each, the builds alternating, 2026-12-06).
     let mut tx = pool.begin().await.context("cannot claim outbox rows")?;
     sqlx::query!("LOCK TABLE outbox_claims IN SHARE ROW EXCLUSIVE MODE")
