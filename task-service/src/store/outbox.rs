@@ -108,10 +108,8 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result
     .fetch_all(&mut *tx)
     .await
     .context("cannot claim outbox rows")?;
-    let (Some(first), Some(last)) = (
-        rows.iter().map(|r| r.id).min(),
-        rows.iter().map(|r| r.id).max(),
-    ) else {
+    rows.sort_unstable_by_key(|r| r.id);
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id)) else {
         // Ended now, not when the connection is next used: the lock would
         // hold every other relay's claim until then.
         tx.commit().await.context("cannot claim outbox rows")?;
@@ -130,7 +128,6 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result
     .await
     .context("cannot claim outbox rows")?;
     tx.commit().await.context("cannot claim outbox rows")?;
-    rows.sort_unstable_by_key(|r| r.id);
     Ok(Some(Claim { id: claim, rows }))
 }
 
