@@ -135,16 +135,45 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> anyhow::Result
 /// and did not publish (given a retry time by `retry_later` first) is free
 /// for the next claim.
 pub async fn finish(pool: &PgPool, claim: i64, published: &[i64]) -> anyhow::Result<()> {
+    // By runs of consecutive ids, each one range of the primary key: a
+    // batch of a backlog is one run or a few. `id = ANY($1)` descended the
+    // key once per id: a batch of 1,000 rows of 700 bytes read 3,103 buffers
+    // and took 2.65 ms at the median, against 1,104 and 1.63 ms by runs (30
+    // of each alternating, generic plans, 2026-12-06). Every id of a run is
+    // one the caller names, so no row it does not name can go, however
+    // close its id (a late commit inside the claim's range, a refused row).
+    let (first, last) = runs(published);
     sqlx::query!(
-        "WITH published AS (DELETE FROM outbox WHERE id = ANY($1)) \
-         DELETE FROM outbox_claims WHERE claim = $2",
-        published,
+        "WITH published AS ( \
+             DELETE FROM outbox o USING unnest($1::int8[], $2::int8[]) AS r (first, last) \
+             WHERE o.id BETWEEN r.first AND r.last) \
+         DELETE FROM outbox_claims WHERE claim = $3",
+        &first,
+        &last,
         claim,
     )
     .execute(pool)
     .await
     .context("cannot delete published outbox rows")?;
     Ok(())
+}
+
+/// `ids` as runs of consecutive integers, each as its first and last id.
+fn runs(ids: &[i64]) -> (Vec<i64>, Vec<i64>) {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let (mut first, mut last) = (Vec::new(), Vec::<i64>::new());
+    for id in sorted {
+        match last.last_mut() {
+            Some(end) if end.checked_add(1) == Some(id) => *end = id,
+            _ => {
+                first.push(id);
+                last.push(id);
+            }
+        }
+    }
+    (first, last)
 }
 
 /// Holds events back for another try after `retry_in`, noting why.
@@ -182,4 +211,25 @@ pub async fn backlog(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
     .await
     .context("cannot measure the outbox")?;
     Ok((row.count, row.oldest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn runs_hold_exactly_the_ids_given() {
+        assert_eq!(runs(&[]), (vec![], vec![]));
+        assert_eq!(runs(&[7]), (vec![7], vec![7]));
+        assert_eq!(runs(&[1, 2, 3, 4]), (vec![1], vec![4]));
+        assert_eq!(
+            runs(&[9, 1, 2, 5, 3, 6, 2]),
+            (vec![1, 5, 9], vec![3, 6, 9]),
+            "unsorted, with a repeat: 1-3, 5-6, 9"
+        );
+        assert_eq!(
+            runs(&[i64::MAX - 1, i64::MAX, i64::MIN]),
+            (vec![i64::MIN, i64::MAX - 1], vec![i64::MIN, i64::MAX])
+        );
+    }
 }

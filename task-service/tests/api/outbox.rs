@@ -1,6 +1,7 @@
 //! The outbox's batch claims (`store::outbox`): concurrent claims never take
-//! the same event while a lease lasts, a dead relay's claim runs out, and an
-//! event that commits late inside a claimed range is claimed after it.
+//! the same event while a lease lasts, a dead relay's claim runs out, an
+//! event that commits late inside a claimed range is claimed after it, and
+//! finishing a claim deletes exactly the events it names.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -170,4 +171,25 @@ async fn a_claim_returns_retried_and_new_events_oldest_first() {
         "the retried event, older, comes before the new ones"
     );
     assert_eq!(next.rows[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn finishing_deletes_the_confirmed_events_and_none_between_them() {
+    let (_app, pool) = quiet_outbox().await;
+    let written = insert(&pool, 10).await;
+    let claim = outbox::claim(&pool, 100, LEASE).await.unwrap().unwrap();
+    // Refused ones at both ends and two together in the middle, so the
+    // confirmed ones form three runs with gaps of one and two ids.
+    let refused = [written[0], written[4], written[5], written[9]];
+    let confirmed: Vec<i64> = written
+        .iter()
+        .copied()
+        .filter(|id| !refused.contains(id))
+        .collect();
+    outbox::finish(&pool, claim.id, &confirmed).await.unwrap();
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, refused, "exactly the unconfirmed events stay");
 }
