@@ -179,7 +179,7 @@ async fn finishing_deletes_the_confirmed_events_and_none_between_them() {
     let written = insert(&pool, 10).await;
     let claim = outbox::claim(&pool, 100, LEASE).await.unwrap().unwrap();
     // Refused ones at both ends and two together in the middle, so the
-    // confirmed ones form three runs with gaps of one and two ids.
+    // confirmed ones form two runs with a gap of two ids between them.
     let refused = [written[0], written[4], written[5], written[9]];
     let confirmed: Vec<i64> = written
         .iter()
