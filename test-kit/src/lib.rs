@@ -5,6 +5,7 @@
 
 mod frozen;
 pub mod grpc_web;
+mod reflection;
 mod tap;
 mod task_app;
 
@@ -21,6 +22,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
 pub use frozen::FreezableProxy;
+pub use reflection::listed_services;
 pub use tap::{EventTap, Received};
 pub use task_app::{spawn_app, spawn_app_with, Client, TestApp};
 

@@ -161,7 +161,7 @@ async fn another_users_contact_is_not_found_to_read_and_denied_to_write() {
 }
 
 #[tokio::test]
-async fn health_answers_without_a_token_and_metrics_are_prometheus_text() {
+async fn health_and_reflection_answer_without_a_token_and_metrics_are_prometheus_text() {
     let pair = spawn_pair().await;
     let channel =
         tonic::transport::Channel::from_shared(format!("http://{}", pair.notifier().grpc_addr))
@@ -169,6 +169,16 @@ async fn health_answers_without_a_token_and_metrics_are_prometheus_text() {
             .connect()
             .await
             .unwrap();
+    assert_eq!(
+        todogenie_test_kit::listed_services(channel.clone()).await,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "todogenie.v1.NotifierService",
+        ],
+        "reflection lists what this port serves, not task-service's API"
+    );
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     for service in ["", "todogenie.v1.NotifierService"] {
         let answer = health
