@@ -116,11 +116,6 @@ pub struct Service {
     pub cors: crate::browser::CorsOrigins,
 }
 
-/// The gRPC services every port serves beside its API.
-const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
-const REFLECTION_V1_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
-const REFLECTION_V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflection";
-
 /// Concurrent RPCs (streams) on one HTTP/2 connection.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 512;
 
@@ -143,26 +138,20 @@ pub async fn run(
     // calls there are UNIMPLEMENTED). Every file stays registered, so every
     // symbol of both APIs can still be described.
     let reflection = || {
-        [
-            service.name,
-            HEALTH_SERVICE,
-            REFLECTION_V1_SERVICE,
-            REFLECTION_V1ALPHA_SERVICE,
-        ]
-        .into_iter()
-        .fold(
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(todogenie_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                // Both versions in both, so that each lists and describes
-                // the other too.
-                .include_reflection_service(false)
-                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(
-                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-                ),
-            |builder, name| builder.with_service_name(name),
-        )
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(todogenie_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // Both reflection versions in both, so that each lists and
+            // describes the other too.
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+            .with_service_name(service.name)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
     };
     // Health and reflection take messages of our size too (tonic's default
     // is 4 MiB): what `request_budget` counts per body assumes it.
