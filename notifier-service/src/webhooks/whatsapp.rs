@@ -90,7 +90,10 @@ pub(crate) async fn receive(
         return refuse_signature();
     }
     let reports = match parse(&body) {
-        Ok(reports) => reports,
+        Ok(Parsed { reports, left_out }) => {
+            left_out.log();
+            reports
+        }
         Err(e) => {
             metrics::counter!("webhooks_refused_total", "provider" => "meta", "reason" => "shape")
                 .increment(1);
@@ -190,8 +193,43 @@ fn unix_time(raw: &str) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// What a notification body says: the reports to record and what was left
+/// out of them.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub reports: Vec<Report>,
+    pub left_out: LeftOut,
+}
+
+/// The items of one body that cannot be recorded. Logged once per body, not
+/// once per item: a signed body of 1 MiB holds thousands of them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct LeftOut {
+    pub items: usize,
+    /// Why the first was left out: lengths and the message's type (at most
+    /// 32 characters), never ids or numbers.
+    pub first: Option<String>,
+}
+
+impl LeftOut {
+    fn add(&mut self, why: String) {
+        self.items += 1;
+        self.first.get_or_insert(why);
+    }
+
+    fn log(&self) {
+        if let Some(first) = &self.first {
+            tracing::warn!(
+                items = self.items,
+                "left out {} item(s) of a WhatsApp webhook; the first: {first}",
+                self.items
+            );
+        }
+    }
+}
+
 /// What a notification body says, or why it is not the Cloud API's shape.
-pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
+pub(crate) fn parse(body: &[u8]) -> Result<Parsed, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     if envelope.object != "whatsapp_business_account" {
         return Err(format!(
@@ -200,6 +238,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
         ));
     }
     let mut reports = Vec::new();
+    let mut left_out = LeftOut::default();
     for change in envelope.entry.into_iter().flat_map(|e| e.changes) {
         if change.field != "messages" {
             continue;
@@ -208,7 +247,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             // One report that cannot be recorded is left out, not the
             // delivery: Meta would resend it, and the others with it, for days.
             if let Some(why) = super::unrecordable(&status.id, Some(&status.status)) {
-                tracing::warn!("left out a WhatsApp status report with {why}");
+                left_out.add(format!("a status report with {why}"));
                 continue;
             }
             reports.push(Report {
@@ -227,17 +266,17 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
         }
         for message in change.value.messages {
             if let Some(why) = super::unrecordable(&message.id, None) {
-                tracing::warn!(
-                    kind = message.kind,
-                    "left out an inbound message with {why}"
-                );
+                left_out.add(format!(
+                    "an inbound {:.32} message with {why}",
+                    message.kind
+                ));
                 continue;
             }
             let Ok(from) = PhoneNumber::from_provider(&message.from) else {
-                tracing::warn!(
-                    kind = message.kind,
-                    "an inbound message from a number that is not E.164"
-                );
+                left_out.add(format!(
+                    "an inbound {:.32} message from a number that is not E.164",
+                    message.kind
+                ));
                 continue;
             };
             let button = message
@@ -268,7 +307,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<Report>, String> {
             });
         }
     }
-    Ok(reports)
+    Ok(Parsed { reports, left_out })
 }
 
 #[cfg(test)]
@@ -306,7 +345,8 @@ mod tests {
               {"from":"14155550123","id":"wamid.C","timestamp":"1700000002","type":"text","text":{"body":" stop "}}],
             "statuses":[{"id":"wamid.X","status":"failed","timestamp":"1700000003","recipient_id":"14155550123",
                "errors":[{"code":131026,"title":"Message undeliverable"}]}]}}]}]}"#;
-        let reports = parse(body).unwrap();
+        let Parsed { reports, left_out } = parse(body).unwrap();
+        assert_eq!(left_out, LeftOut::default());
         let kinds: Vec<ReportKind> = reports.iter().map(|r| r.kind).collect();
         assert_eq!(
             kinds,
@@ -330,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_whose_id_or_status_is_too_long_is_left_out_alone() {
+    fn a_report_that_cannot_be_recorded_is_left_out_alone_and_counted() {
         let long = "w".repeat(super::super::MAX_PROVIDER_ID_BYTES + 1);
         let widest = "w".repeat(super::super::MAX_PROVIDER_ID_BYTES);
         let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"changes": [
@@ -338,12 +378,21 @@ mod tests {
                 "messages": [
                     {"from": "14155550123", "id": long, "timestamp": "1", "type": "text", "text": {"body": "a"}},
                     {"from": "14155550123", "id": widest, "timestamp": "1", "type": "text", "text": {"body": "b"}},
-                    {"from": "14155550123", "id": "", "timestamp": "1", "type": "text", "text": {"body": "c"}}],
+                    {"from": "14155550123", "id": "", "timestamp": "1", "type": "text", "text": {"body": "c"}},
+                    {"from": "not a number", "id": "wamid.Z", "timestamp": "1", "type": "text", "text": {"body": "d"}}],
                 "statuses": [
                     {"id": "wamid.X", "status": "r".repeat(33), "timestamp": "1"},
                     {"id": long, "status": "read", "timestamp": "1"},
                     {"id": "wamid.Y", "status": "read", "timestamp": "1"}]}}]}]});
-        let reports = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let Parsed { reports, left_out } = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(
+            left_out,
+            LeftOut {
+                items: 5,
+                first: Some("a status report with a status of 33 bytes (at most 32 taken)".into()),
+            },
+            "two statuses, three messages; the first reason kept, no value in it"
+        );
         let keys: Vec<&str> = reports.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(
             keys,
