@@ -91,11 +91,10 @@ impl Publisher {
         let mut pending = Vec::with_capacity(rows.len());
         // Flow control (a broker short of memory or disk) holds a publish
         // here: the deadline bounds it.
-        let publishing = async {
-            for row in rows {
-                pending.push(self.publish_one(row).await);
-            }
-        };
+        // Collected first: a closure's iterator held across the awaits would
+        // make the relay's future not `Send` (higher-ranked lifetimes).
+        let publishes: Vec<_> = rows.iter().map(|row| self.publish_one(row)).collect();
+        let publishing = amqp::publish_together(publishes, &mut pending);
         let _ = tokio::time::timeout_at(deadline, publishing).await;
         let mut deliveries = Vec::with_capacity(rows.len());
         let confirming = async {

@@ -119,7 +119,8 @@ async fn relay_throughput(
 /// The same messages (payload, properties, traceparent header) published as
 /// the relay publishes them, without the database: as many connections as
 /// relay loops, each with a confirm-mode channel and a batch in flight at a
-/// time, awaiting the batch's confirms. How long all `n` took.
+/// time, started together (`amqp::publish_together`), awaiting the batch's
+/// confirms. How long all `n` took.
 pub(super) async fn bare_publish(
     url: &str,
     exchange: &str,
@@ -147,35 +148,36 @@ pub(super) async fn bare_publish(
             let mut sent = 0;
             while sent < share {
                 let batch = (share - sent).min(1000);
-                let mut confirms = Vec::with_capacity(batch as usize);
-                for _ in 0..batch {
-                    // The relay's messages carry a traceparent header: so do these.
-                    let mut headers = FieldTable::default();
-                    headers.insert(
-                        "traceparent".into(),
-                        lapin::types::AMQPValue::LongString(TRACEPARENT.into()),
-                    );
-                    let properties = BasicProperties::default()
-                        .with_content_type("application/cloudevents+json".into())
-                        .with_delivery_mode(2)
-                        .with_message_id(uuid::Uuid::new_v4().to_string().into())
-                        .with_headers(headers);
-                    let options = BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    };
-                    confirms.push(
-                        channel
-                            .basic_publish(
-                                exchange.as_str().into(),
-                                routing_key.into(),
-                                options,
-                                &payload,
-                                properties,
-                            )
-                            .await?,
-                    );
-                }
+                let publishes: Vec<_> = (0..batch)
+                    .map(|_| {
+                        // The relay's messages carry a traceparent header: so do these.
+                        let mut headers = FieldTable::default();
+                        headers.insert(
+                            "traceparent".into(),
+                            lapin::types::AMQPValue::LongString(TRACEPARENT.into()),
+                        );
+                        let properties = BasicProperties::default()
+                            .with_content_type("application/cloudevents+json".into())
+                            .with_delivery_mode(2)
+                            .with_message_id(uuid::Uuid::new_v4().to_string().into())
+                            .with_headers(headers);
+                        let options = BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        };
+                        channel.basic_publish(
+                            exchange.as_str().into(),
+                            routing_key.into(),
+                            options,
+                            &payload,
+                            properties,
+                        )
+                    })
+                    .collect();
+                // Started together, as the relay starts its batch.
+                let mut sent_now = Vec::with_capacity(batch as usize);
+                todogenie_common::amqp::publish_together(publishes, &mut sent_now).await;
+                let confirms = sent_now.into_iter().collect::<Result<Vec<_>, _>>()?;
                 for confirm in confirms {
                     anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a message");
                 }
