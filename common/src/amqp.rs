@@ -241,4 +241,39 @@ mod tests {
         assert_eq!(topology.dead_letter_exchange(), "todogenie.events.dlx");
         assert_eq!(topology.dead_letter_queue(), "notifier.task-events.dead");
     }
+
+    #[tokio::test]
+    async fn publishes_all_start_in_order_before_any_is_awaited() {
+        use std::sync::{Arc, Mutex};
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let (open, gate) = tokio::sync::watch::channel(false);
+        // The second finishes at its first poll, the others wait for the gate
+        // (as a publish waits for lapin's I/O thread).
+        let publishes = (0..3)
+            .map(|i| {
+                let (started, mut gate) = (started.clone(), gate.clone());
+                async move {
+                    started.lock().unwrap().push(i);
+                    if i != 1 {
+                        gate.wait_for(|open| *open).await.unwrap();
+                    }
+                    i * 10
+                }
+            })
+            .collect();
+        let mut sent = Vec::new();
+        {
+            let together = publish_together(publishes, &mut sent);
+            tokio::pin!(together);
+            assert!(futures::poll!(together.as_mut()).is_pending());
+            assert_eq!(
+                *started.lock().unwrap(),
+                [0, 1, 2],
+                "all started, in order, while the first still waits"
+            );
+            open.send(true).unwrap();
+            together.await;
+        }
+        assert_eq!(sent, [0, 10, 20], "results in the order given");
+    }
 }
