@@ -201,36 +201,6 @@ pub async fn close(connection: &Connection, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_WITHIN, closing).await;
 }
 
-/// Awaits `publishes` (lapin `basic_publish` futures), pushing each one's
-/// result onto `sent` in the order given, but starts them all first, in
-/// that order. A publish queues its frames for lapin's I/O thread (and takes
-/// its delivery tag) at its first poll, then waits until that thread has
-/// written them: awaited one by one, every message is a round trip between
-/// two threads (a futex wake each way, most of the `lapin-io-loop` thread's
-/// 22 % of task-service's CPU under CreateTask load, `perf`, 2026-12-06);
-/// started together, the thread writes the batch in one go. A caller that
-/// gives up early (a deadline) keeps the results pushed so far; frames
-/// already queued may still go out, as a timed-out publish's always could.
-pub async fn publish_together<F, T>(publishes: Vec<F>, sent: &mut Vec<T>)
-where
-    F: std::future::Future<Output = T>,
-{
-    let mut started = Vec::new();
-    for publish in publishes {
-        let mut publish = Box::pin(publish);
-        started.push(match futures::poll!(publish.as_mut()) {
-            std::task::Poll::Ready(result) => Ok(result),
-            std::task::Poll::Pending => Err(publish),
-        });
-    }
-    for publish in started {
-        sent.push(match publish {
-            Ok(result) => result,
-            Err(waiting) => waiting.await,
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,40 +210,5 @@ mod tests {
         let topology = Topology::new("todogenie.events", "notifier.task-events");
         assert_eq!(topology.dead_letter_exchange(), "todogenie.events.dlx");
         assert_eq!(topology.dead_letter_queue(), "notifier.task-events.dead");
-    }
-
-    #[tokio::test]
-    async fn publishes_all_start_in_order_before_any_is_awaited() {
-        use std::sync::{Arc, Mutex};
-        let started = Arc::new(Mutex::new(Vec::new()));
-        let (open, gate) = tokio::sync::watch::channel(false);
-        // The second finishes at its first poll, the others wait for the gate
-        // (as a publish waits for lapin's I/O thread).
-        let publishes = (0..3)
-            .map(|i| {
-                let (started, mut gate) = (started.clone(), gate.clone());
-                async move {
-                    started.lock().unwrap().push(i);
-                    if i != 1 {
-                        gate.wait_for(|open| *open).await.unwrap();
-                    }
-                    i * 10
-                }
-            })
-            .collect();
-        let mut sent = Vec::new();
-        {
-            let together = publish_together(publishes, &mut sent);
-            tokio::pin!(together);
-            assert!(futures::poll!(together.as_mut()).is_pending());
-            assert_eq!(
-                *started.lock().unwrap(),
-                [0, 1, 2],
-                "all started, in order, while the first still waits"
-            );
-            open.send(true).unwrap();
-            together.await;
-        }
-        assert_eq!(sent, [0, 10, 20], "results in the order given");
     }
 }

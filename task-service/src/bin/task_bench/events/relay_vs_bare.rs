@@ -119,7 +119,7 @@ async fn relay_throughput(
 /// The same messages (payload, properties, traceparent header) published as
 /// the relay publishes them, without the database: as many connections as
 /// relay loops, each with a confirm-mode channel and a batch in flight at a
-/// time, started together (`amqp::publish_together`), awaiting the batch's
+/// time, started together (`relay::publisher::publish_together`), awaiting the batch's
 /// confirms. How long all `n` took.
 pub(super) async fn bare_publish(
     url: &str,
@@ -176,7 +176,7 @@ pub(super) async fn bare_publish(
                     .collect();
                 // Started together, as the relay starts its batch.
                 let mut sent_now = Vec::with_capacity(batch as usize);
-                todogenie_common::amqp::publish_together(publishes, &mut sent_now).await;
+                task_service::relay::publisher::publish_together(publishes, &mut sent_now).await;
                 let confirms = sent_now.into_iter().collect::<Result<Vec<_>, _>>()?;
                 for confirm in confirms {
                     anyhow::ensure!(confirm.await?.is_ack(), "the broker refused a message");
