@@ -5,7 +5,8 @@
 # CreateTask's statement one transaction per task with 32 clients, back to
 # back. Prints both rates, their ratio, and the CPU task-service itself used
 # per CreateTask (from /proc, the load generator excluded). With PERF=file,
-# also records task-service's profile there (`perf report -i file`).
+# also records task-service's profile there (`perf report -i file`), and
+# with --paced the open loop's in file.paced.
 # With --paced (issue 13, target 2), then an open loop from outside: h2load
 # sending at a fixed rate (`--rps`, half of pgbench's closed-loop rate or the
 # rate given) and pgbench's own open loop (`-R`) at that rate, each latency's
@@ -80,6 +81,10 @@ awk -v a="$rate" -v b="$pg" 'BEGIN { printf "CreateTask via h2load: %.0f/s; ours
 # second longer and drop that first second, as task-bench --paced does.
 rate=${paced_rate:-$(awk -v p="$pg" 'BEGIN { printf "%.0f", p / 2 }')}
 log=$(mktemp)
+if [ -n "${PERF:-}" ]; then
+  perf record -q -F 499 -g -p "$pid" -o "$PERF.paced" -- sleep "$((seconds + 1))" 2>/dev/null &
+  perf_pid=$!
+fi
 before=$(cpu)
 written_before=$(psql "$base/$db" -qAtc "SELECT count(*) FROM tasks")
 h2load -D "$((seconds + 1))" -c 4 -m 64 -t 1 --rps "$(awk -v r="$rate" 'BEGIN { printf "%.0f", r / 4 }')" \
@@ -88,6 +93,7 @@ h2load -D "$((seconds + 1))" -c 4 -m 64 -t 1 --rps "$(awk -v r="$rate" 'BEGIN { 
   -H "authorization: Bearer $token" \
   http://127.0.0.1:15151/todogenie.v1.TaskService/CreateTask | grep -E "^(finished|requests)"
 after=$(cpu)
+[ -n "${PERF:-}" ] && wait "$perf_pid"
 written=$(($(psql "$base/$db" -qAtc "SELECT count(*) FROM tasks") - written_before))
 echo "tasks written by the open loop: $written ($(wc -l <"$log") requests logged)"
 awk -v c=$((after - before)) -v t="$ticks" -v n="$written" -v r="$rate" \
