@@ -6,6 +6,7 @@ mod confirm;
 mod contacts;
 mod delivery;
 mod deploy;
+mod digests;
 mod end_to_end;
 mod faults;
 mod fencing;
