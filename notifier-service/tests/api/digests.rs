@@ -43,8 +43,9 @@ async fn reminders_due_together_that_arrive_late_and_apart_make_one_digest() {
     pair.standin
         .wait_for(Duration::from_secs(15), "the digest", |s| !s.is_empty())
         .await;
-    // A second message would come once the recipient's 6 s slot is free.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Nothing left to send: a reminder that missed the digest would still
+    // be pending (before, a 7-s look for a second message).
+    pair.wait_nothing_pending(Duration::from_secs(15)).await;
     let sent = pair.standin.sent_to(DIGITS);
     assert_eq!(
         sent.len(),
@@ -92,8 +93,9 @@ async fn rounds_that_claim_side_by_side_take_whole_digests() {
             |s| s.len() >= RECIPIENTS,
         )
         .await;
-    // A second message to anyone would come once their 6 s slot is free.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Nothing left to send: a reminder cut off a digest would still be
+    // pending (before, a 7-s look for a second message).
+    pair.wait_nothing_pending(Duration::from_secs(15)).await;
     let sent = pair.standin.sent();
     let pieces: Vec<(String, String)> = sent
         .iter()

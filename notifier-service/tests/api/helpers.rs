@@ -222,6 +222,23 @@ impl Pair {
         self.notifier = Some(notifier);
     }
 
+    /// Waits until no notification is pending (`QUEUED`, in flight
+    /// included, or `DEFERRED`): the delivery engine has nothing left to
+    /// send, and what it sent is already at the stand-in (a row becomes
+    /// `SENT` only once the provider answered).
+    pub async fn wait_nothing_pending(&self, within: Duration) {
+        poll(within, "no notification left pending", || async {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM notifications WHERE status IN ('QUEUED', 'DEFERRED')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            pending == 0
+        })
+        .await;
+    }
+
     /// The notification rows of a task, read straight from the database.
     pub async fn notifications_of(
         &self,
