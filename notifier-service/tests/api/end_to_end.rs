@@ -246,8 +246,9 @@ async fn five_reminders_of_one_user_at_once_make_one_digest_and_no_pair_limit() 
         .standin
         .wait_for(Duration::from_secs(15), "the digest", |s| !s.is_empty())
         .await;
-    // Anything more would come within the 6 s pacing window; wait it out.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Nothing left to send: a reminder left out of the digest would still
+    // be pending (before, a 7-s look for a second message).
+    pair.wait_nothing_pending(Duration::from_secs(15)).await;
     let sent_now = pair.standin.sent_to(DIGITS);
     assert_eq!(
         sent_now.len(),
