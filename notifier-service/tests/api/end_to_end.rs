@@ -242,13 +242,7 @@ async fn five_reminders_of_one_user_at_once_make_one_digest_and_no_pair_limit() 
     for n in 1..=5 {
         ids.push(task_due_at(&mut tasks, &format!("Chore {n}"), due).await.id);
     }
-    let sent = pair
-        .standin
-        .wait_for(Duration::from_secs(15), "the digest", |s| !s.is_empty())
-        .await;
-    // Nothing left to send: a reminder left out of the digest would still
-    // be pending (before, a 7-s look for a second message).
-    pair.wait_nothing_pending(Duration::from_secs(15)).await;
+    let sent = pair.wait_settled(Duration::from_secs(15)).await;
     let sent_now = pair.standin.sent_to(DIGITS);
     assert_eq!(
         sent_now.len(),

@@ -15,7 +15,7 @@ use todogenie_common::events::CONTENT_TYPE;
 use todogenie_proto::v1 as pb;
 use todogenie_proto::v1::notifier_service_client::NotifierServiceClient;
 use todogenie_proto::v1::task_service_client::TaskServiceClient;
-use todogenie_standin::{CloudApi, StandinConfig};
+use todogenie_standin::{CloudApi, Sent, StandinConfig};
 use todogenie_test_kit::{channel, Bearer, TestApp, AMQP_URL};
 use tonic::transport::Channel;
 
@@ -237,6 +237,17 @@ impl Pair {
             pending == 0
         })
         .await;
+    }
+
+    /// Waits for a first message, then until nothing is pending: every
+    /// message the engine will send for what it holds is at the stand-in
+    /// (what a digest left out would still be pending). Returns them all.
+    pub async fn wait_settled(&self, within: Duration) -> Vec<Sent> {
+        self.standin
+            .wait_for(within, "a first message", |s| !s.is_empty())
+            .await;
+        self.wait_nothing_pending(within).await;
+        self.standin.sent()
     }
 
     /// The notification rows of a task, read straight from the database.
