@@ -1,6 +1,7 @@
 //! A test's own view of the events: a queue bound to the test's exchange,
 //! consumed with manual acks, that survives our connection being closed
-//! (the tap reconnects and carries on; redeliveries are marked as such).
+//! (the tap reconnects and carries on; redeliveries are marked as such),
+//! and a barrier that shows when it has taken everything its queue held.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ConnectionProperties};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 
 use crate::AMQP_URL;
 
@@ -49,7 +50,12 @@ pub struct EventTap {
 struct Record {
     all: Vec<Received>,
     ids: HashSet<String>,
+    /// The barriers (see [`EventTap::drain`]) that came back, not events.
+    barriers: HashSet<String>,
 }
+
+/// The message id prefix of a barrier, which the tap does not record as an event.
+const BARRIER: &str = "tap-barrier-";
 
 impl EventTap {
     /// Declares the exchange (as task-service does) and a queue bound to
@@ -125,19 +131,40 @@ impl EventTap {
         }
     }
 
-    /// Waits for `n` events, then a little longer to see that no more come.
-    pub async fn exactly(&self, n: usize, what: &str) -> Vec<Received> {
-        self.wait_until(Duration::from_secs(10), what, |all| all.len() >= n)
-            .await;
-        // A quiet period: later arrivals would be extra events.
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let all = self.all();
-        assert_eq!(all.len(), n, "{what}: {:#?}", summary(&all));
-        all
+    /// Returns once the tap has taken every message its queue held when
+    /// called: a barrier message goes to the back of the queue (straight to
+    /// it, confirmed by the broker), and the queue hands out in order, so
+    /// when the barrier comes back everything ahead of it has come too.
+    pub async fn drain(&self, within: Duration) {
+        let id = format!("{BARRIER}{}", uuid::Uuid::new_v4());
+        let connection = connect().await;
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                self.queue.as_str().into(),
+                BasicPublishOptions::default(),
+                b"",
+                BasicProperties::default().with_message_id(id.as_str().into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack(), "the broker took the tap's barrier");
+        let _ = connection.close(200, "barrier sent".into()).await;
+        crate::poll(within, "the tap's barrier back", || async {
+            self.received.lock().unwrap().barriers.contains(&id)
+        })
+        .await;
     }
 }
 
-fn summary(all: &[Received]) -> Vec<String> {
+pub(crate) fn summary(all: &[Received]) -> Vec<String> {
     all.iter()
         .map(|r| format!("{} {}", r.routing_key, r.body["subject"]))
         .collect()
@@ -235,8 +262,12 @@ async fn consume_forever(exchange: String, queue: String, received: Arc<Mutex<Re
             };
             {
                 let mut received = received.lock().unwrap();
-                received.ids.insert(record.message_id.clone());
-                received.all.push(record);
+                if record.message_id.starts_with(BARRIER) {
+                    received.barriers.insert(record.message_id);
+                } else {
+                    received.ids.insert(record.message_id.clone());
+                    received.all.push(record);
+                }
             }
             let _ = delivery.ack(BasicAckOptions::default()).await;
         }

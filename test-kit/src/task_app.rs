@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::{Bearer, EventTap};
+use crate::{Bearer, EventTap, Received};
+
+/// How long a test waits for the service to settle or the events to come.
+const SETTLE: Duration = Duration::from_secs(10);
 
 pub type Client = TaskServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -139,6 +142,39 @@ impl TestApp {
     /// Starts recording this test's events (before the calls that make them).
     pub async fn tap(&self) -> EventTap {
         EventTap::start(&self.exchange).await
+    }
+
+    /// Waits until nothing more can be published of what has happened so
+    /// far, then until `tap` has taken all of it. Nothing more: no fire time
+    /// and no recurring task's due time has passed unhandled (the scheduler
+    /// takes one and writes its events in one transaction), and the outbox
+    /// is empty (the relay deletes an event only once the broker confirmed
+    /// it, by when it is in the tap's queue). Unlike a quiet period, this
+    /// shows that an extra event cannot still be on its way.
+    pub async fn settled(&self, tap: &EventTap) {
+        crate::poll(SETTLE, "nothing due and the outbox empty", || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT NOT EXISTS (SELECT 1 FROM reminders WHERE fire_time <= now()) \
+                     AND NOT EXISTS (SELECT 1 FROM tasks WHERE recurrence <> '' \
+                         AND NOT recurrence_done AND due_time <= now()) \
+                     AND NOT EXISTS (SELECT 1 FROM outbox)",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+        })
+        .await;
+        tap.drain(SETTLE).await;
+    }
+
+    /// Waits for `n` events at `tap`, then until no more can come
+    /// ([`Self::settled`]), and asserts that exactly `n` came.
+    pub async fn exactly(&self, tap: &EventTap, n: usize, what: &str) -> Vec<Received> {
+        tap.wait_until(SETTLE, what, |all| all.len() >= n).await;
+        self.settled(tap).await;
+        let all = tap.all();
+        assert_eq!(all.len(), n, "{what}: {:#?}", crate::tap::summary(&all));
+        all
     }
 
     /// Stops the server; the database stays until the test ends.

@@ -194,10 +194,12 @@ async fn a_redelivered_or_republished_event_sends_nothing_twice() {
     let mut again = event.clone();
     again.id = uuid::Uuid::now_v7();
     pair.publish_event(&again).await;
+    // The last copy applied, so every copy before it too (one queue, in
+    // order); then nothing left to send: a second notification would show.
+    pair.wait_applied(again.id, Duration::from_secs(10)).await;
     pair.wait_status(event.task_id, "DELIVERED", Duration::from_secs(10))
         .await;
-    // Every copy has been consumed by now (one queue, in order); nothing else went out.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    pair.wait_nothing_pending(Duration::from_secs(10)).await;
     assert_eq!(pair.standin.sent().len(), 1);
     assert_eq!(pair.notifications_of(event.task_id).await.len(), 1);
 }

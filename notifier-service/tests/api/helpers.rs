@@ -250,6 +250,20 @@ impl Pair {
         self.standin.sent()
     }
 
+    /// Waits until the consumer has applied the event `id` (its inbox row is
+    /// committed with the batch's effects, and batches are applied in the
+    /// queue's order, so every message ahead of it has been applied too).
+    pub async fn wait_applied(&self, id: uuid::Uuid, within: Duration) {
+        poll(within, "the event applied", || async {
+            sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM inbox WHERE event_id = $1)")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap()
+        })
+        .await;
+    }
+
     /// The notification rows of a task, read straight from the database.
     pub async fn notifications_of(
         &self,

@@ -83,7 +83,9 @@ async fn each_committed_change_publishes_exactly_one_cloudevent() {
         .await
         .unwrap();
 
-    let mut events = tap.exactly(4, "created, updated, completed, deleted").await;
+    let mut events = app
+        .exactly(&tap, 4, "created, updated, completed, deleted")
+        .await;
     // Arrival order is not promised: two relay loops per process publish
     // their own claims side by side (CI of 2026-12-05 saw `task.deleted`
     // come before `task.completed`). The events carry their change's time.
@@ -158,7 +160,7 @@ async fn a_change_that_rolls_back_publishes_nothing() {
         .await
         .unwrap()
         .into_inner();
-    tap.exactly(1, "the created event").await;
+    app.exactly(&tap, 1, "the created event").await;
 
     // Make the database fail the transaction after the event row was
     // written, as a crash or constraint would.
@@ -197,7 +199,7 @@ async fn a_change_that_rolls_back_publishes_nothing() {
         .update_task(rename(&task.id, "Still steady"))
         .await
         .unwrap();
-    let events = tap.exactly(2, "created and one update").await;
+    let events = app.exactly(&tap, 2, "created and one update").await;
     // Either may arrive first: two relay loops publish side by side.
     let updates: Vec<_> = events
         .iter()
@@ -276,7 +278,9 @@ async fn an_event_no_queue_takes_stays_in_the_outbox_until_one_does() {
         relay.run_once(&publisher).await.unwrap(),
         Outcome::Published(1)
     );
-    tap.exactly(1, "the kept event").await;
+    // Confirmed, so in the tap's queue: the barrier shows it and that it came once.
+    tap.drain(std::time::Duration::from_secs(10)).await;
+    assert_eq!(tap.all().len(), 1, "the kept event, once");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
         .fetch_one(&pool)
         .await

@@ -108,7 +108,9 @@ async fn calls_written_together_each_get_their_own_answer() {
         .unwrap();
     assert_eq!(count, 1 + 28 + 8);
     // One task.created per task made, none for the repeats or the refusals.
-    let events = tap.exactly(1 + 28 + 8, "one created event per task").await;
+    let events = app
+        .exactly(&tap, 1 + 28 + 8, "one created event per task")
+        .await;
     let subjects: HashSet<String> = events
         .iter()
         .map(|e| e.body["subject"].as_str().unwrap_or_default().to_owned())

@@ -52,8 +52,8 @@ async fn a_due_reminder_publishes_one_task_due_event_and_closed_tasks_none() {
     assert_eq!(reminder_time.timestamp_micros(), due.timestamp_micros());
     assert!(due_event.at >= due, "never early");
     // created x2, completed, due — and nothing for the completed task.
-    let all = tap
-        .exactly(4, "two creates, a completion and one due")
+    let all = app
+        .exactly(&tap, 4, "two creates, a completion and one due")
         .await;
     assert_eq!(
         all.iter().filter(|e| e.routing_key == "task.due").count(),
@@ -125,7 +125,9 @@ async fn two_task_services_on_one_database_fire_each_reminder_once() {
         all.iter().filter(|e| e.routing_key == "task.due").count() >= 150
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Every fire time has passed by now: once none is left and the outbox is
+    // empty, a second event for any task could only already be at the tap.
+    app.settled(&tap).await;
     let events: Vec<_> = tap
         .all()
         .into_iter()
